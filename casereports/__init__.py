@@ -1,0 +1,1 @@
+"""Case reports: dictionary, logic language, forms, cases, sites, audit."""

@@ -1,0 +1,53 @@
+"""Roles are named bundles of permissions, declared here in code (not in the database).
+
+A membership gives a user one role at one site. The access module decides what a role may do.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Role:
+    code: str
+    label: str
+    permissions: frozenset[str]
+    staff: bool = True
+
+
+VIEW_CASES = "view_cases"
+EDIT_CASES = "edit_cases"
+LOCK_CASES = "lock_cases"
+MANAGE_MEMBERS = "manage_members"
+VIEW_ALL_SITES = "view_all_sites"
+IMPORT_DATA = "import_data"
+EXPORT_DATA = "export_data"
+VIEW_AGGREGATES = "view_aggregates"
+ADMINISTER = "administer"
+
+ROLES: dict[str, Role] = {
+    role.code: role
+    for role in (
+        Role("clinician", "Clinician", frozenset({VIEW_CASES, EDIT_CASES})),
+        Role(
+            "site_manager",
+            "Site manager",
+            frozenset({VIEW_CASES, EDIT_CASES, LOCK_CASES, MANAGE_MEMBERS}),
+        ),
+        Role(
+            "central_data_manager",
+            "Central data manager",
+            frozenset({VIEW_CASES, VIEW_ALL_SITES, IMPORT_DATA}),
+        ),
+        Role("exporter", "Exporter", frozenset({EXPORT_DATA, VIEW_AGGREGATES})),
+        Role("analyst", "Analyst", frozenset({VIEW_AGGREGATES})),
+        Role(
+            "administrator",
+            "Administrator",
+            frozenset(
+                {VIEW_CASES, VIEW_ALL_SITES, IMPORT_DATA, EXPORT_DATA, VIEW_AGGREGATES, ADMINISTER}
+            ),
+        ),
+    )
+}
+
+ROLE_CHOICES = [(role.code, role.label) for role in ROLES.values()]

@@ -1,0 +1,80 @@
+"""Loading data dictionaries into immutable versions."""
+
+import hashlib
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+
+from casereports.dictionary import DataDictionary, read_dictionary, read_quality_rules
+from casereports.dictionary.quality_rules import quality_rules_to_csv
+from casereports.models import DictionaryVersion
+
+
+@dataclass(frozen=True)
+class LoadedDictionary:
+    """A dictionary and its quality rules, read and checked, ready to store or to summarise."""
+
+    dictionary: DataDictionary
+    rules_csv: str
+    rule_count: int
+
+    @property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(self.dictionary.to_csv().encode())
+        digest.update(b"\0")
+        digest.update(self.rules_csv.encode())
+        return digest.hexdigest()
+
+
+def default_rules_path(dictionary_path: Path) -> Path | None:
+    """The quality rules that sit beside a dictionary: `<stem>_quality_rules.csv`."""
+    candidate = dictionary_path.with_name(f"{dictionary_path.stem}_quality_rules.csv")
+    return candidate if candidate.exists() else None
+
+
+def read_dictionary_files(dictionary_path: Path, rules_path: Path | None) -> LoadedDictionary:
+    """Read and check both files; raises DictionaryError listing every problem."""
+    dictionary = read_dictionary(dictionary_path)
+    if rules_path is None:
+        return LoadedDictionary(dictionary, "", 0)
+    rules = read_quality_rules(rules_path, dictionary=dictionary)
+    return LoadedDictionary(dictionary, quality_rules_to_csv(rules), len(rules))
+
+
+def store_dictionary(
+    loaded: LoadedDictionary, *, name: str = "core", source_filename: str = "", user=None
+) -> tuple[DictionaryVersion, bool]:
+    """Store a version unless the same content is already stored. Returns (version, created)."""
+    content_hash = loaded.content_hash
+    existing = DictionaryVersion.objects.filter(content_hash=content_hash).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            version = DictionaryVersion.objects.create(
+                name=name,
+                content_hash=content_hash,
+                dictionary_csv=loaded.dictionary.to_csv(),
+                quality_rules_csv=loaded.rules_csv,
+                source_filename=source_filename[:255],
+                form_count=len(loaded.dictionary.forms),
+                field_count=len(loaded.dictionary.fields),
+                loaded_by=user,
+            )
+    except IntegrityError:  # loaded concurrently by someone else: theirs is the version
+        return DictionaryVersion.objects.get(content_hash=content_hash), False
+    return version, True
+
+
+@lru_cache(maxsize=16)
+def _parse_stored(content_hash: str, dictionary_csv: str) -> DataDictionary:
+    return read_dictionary(io.StringIO(dictionary_csv))
+
+
+def dictionary_of(version: DictionaryVersion) -> DataDictionary:
+    """The parsed dictionary of a stored version (parsed once per process)."""
+    return _parse_stored(version.content_hash, version.dictionary_csv)

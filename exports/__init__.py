@@ -1,0 +1,1 @@
+"""Exports: de-identification, export jobs, count tables, the federated command, delivery."""
