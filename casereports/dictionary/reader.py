@@ -235,9 +235,8 @@ def parse_choices(text: str, kind: str, problem) -> list[tuple[str, str]]:
 def _read_validation(field: Field, problem) -> None:
     validation = canonical_validation(field.validation)
     if not field.validation:
-        if field.min or field.max:
-            if field.field_type != "slider":
-                problem("range", "min/max need a validation type")
+        if (field.min or field.max) and field.field_type != "slider":
+            problem("range", "min/max need a validation type")
         return
     if field.field_type == "slider":
         return  # the column holds "number" to show the slider's value

@@ -326,7 +326,7 @@ def test_patient_wording_is_plain(fields):
     assert label("covid19_admission_hospital") == "Were you admitted to hospital?"
     assert "PCR or antigen" in label("covid19_confirmed_case")
     assert label("covid19_sympt_pain") == "Aches and pains"
-    assert "told you that you had pneumonia" in label("covid19_sympt_pneumonia")
+    assert "tell you that you had pneumonia" in label("covid19_sympt_pneumonia")
 
 
 def test_quasi_identifiers_are_age_sex_country_and_every_date(dictionary):
