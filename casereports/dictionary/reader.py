@@ -238,8 +238,8 @@ def _read_validation(field: Field, problem) -> None:
         if (field.min or field.max) and field.field_type != "slider":
             problem("range", "min/max need a validation type")
         return
-    if field.field_type == "slider":
-        return  # the column holds "number" to show the slider's value
+    if field.field_type == "slider" or (field.field_type, validation) == ("file", "signature"):
+        return  # REDCap's flags: show a slider's number; a file field that is a signature
     if field.field_type != "text":
         problem("validation", f"a {field.field_type} field cannot have validation")
         return
