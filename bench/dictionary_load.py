@@ -70,9 +70,13 @@ def main() -> None:
     text = generated_dictionary(args.forms, args.fields_per_form)
     rows = text.count("\n") - 1
     logic_chars = sum(len(r[5]) + len(r[11]) for r in csv.reader(io.StringIO(text)))
-    print(f"dictionary: {rows} fields, {len(text) / 1024:.0f} KiB, {logic_chars} characters of logic")
+    print(
+        f"dictionary: {rows} fields, {len(text) / 1024:.0f} KiB, {logic_chars} characters of logic"
+    )
     floor, _ = measure("csv module read (floor)", lambda: list(csv.reader(io.StringIO(text))))
-    loaded, _ = measure("read_dictionary (parse + check)", lambda: read_dictionary(io.StringIO(text)))
+    loaded, _ = measure(
+        "read_dictionary (parse + check)", lambda: read_dictionary(io.StringIO(text))
+    )
     dictionary = read_dictionary(io.StringIO(text))
     measure("write canonical CSV", dictionary.to_csv)
     print(f"load / floor ratio: {loaded / floor:.1f}x")
