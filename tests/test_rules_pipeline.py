@@ -79,8 +79,8 @@ def test_bmi_exactly_30_is_not_overweight(height, weight, category):
 @pytest.mark.parametrize(
     ("start", "cat1", "cat2"),
     [
-        ("2020-05-17", "0", "0"),  # 182 days before 2020-11-15 is 2020-05-17
-        ("2020-05-18", "0", "0"),
+        ("2020-05-17", "0", "1"),  # 182 days before 2020-11-15 is 2020-05-17
+        ("2020-05-18", "0", "0"),  # 181 days
         ("2019-11-16", "1", "1"),  # 365 days
         ("2018-11-16", "2", "1"),  # 730 days
         ("2018-11-17", "1", "1"),
