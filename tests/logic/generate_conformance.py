@@ -15,6 +15,9 @@ import math
 from pathlib import Path
 
 OUTPUT = Path(__file__).with_name("conformance.jsonl")
+# The core data set's derived variables and quality rules, worked out by hand from
+# gdsi-analysis.md; appended verbatim so every engine runs them from the one file.
+CORE_CASES = Path(__file__).parent / "sources" / "core_dataset_cases.jsonl"
 YEAR = 365.2425  # days per datediff year
 MONTH = 30.44  # days per datediff month
 BMI = "round([weight_kg] / ([height_cm] / 100) ^ 2, 1)"
@@ -905,12 +908,14 @@ def render() -> str:
     LINES.clear()
     for section in SECTIONS:
         section()
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in LINES)
+    language = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in LINES)
+    return language + CORE_CASES.read_text(encoding="utf-8")
 
 
 def main() -> None:
-    OUTPUT.write_text(render(), encoding="utf-8")
-    print(f"wrote {len(LINES)} cases to {OUTPUT}")
+    text = render()
+    OUTPUT.write_text(text, encoding="utf-8")
+    print(f"wrote {text.count(chr(10))} cases to {OUTPUT}")
 
 
 if __name__ == "__main__":
