@@ -12,7 +12,6 @@ import pytest
 
 from casereports.dictionary import read_dictionary, read_quality_rules
 from casereports.rules import RecordPipeline
-
 from casereports.synthetic import edge_records, random_records
 
 DATA = Path(__file__).resolve().parent.parent / "casereports" / "data"

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,48 +14,106 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(help_text='Short code, e.g. UCLH', max_length=32, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('country', models.CharField(help_text='ISO 3166-1 alpha-2 code', max_length=2)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "code",
+                    models.SlugField(help_text="Short code, e.g. UCLH", max_length=32, unique=True),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("country", models.CharField(help_text="ISO 3166-1 alpha-2 code", max_length=2)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='DictionaryVersion',
+            name="DictionaryVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(default='core', max_length=64)),
-                ('content_hash', models.CharField(max_length=64, unique=True)),
-                ('dictionary_csv', models.TextField()),
-                ('quality_rules_csv', models.TextField(blank=True)),
-                ('source_filename', models.CharField(blank=True, max_length=255)),
-                ('form_count', models.PositiveIntegerField()),
-                ('field_count', models.PositiveIntegerField()),
-                ('loaded_at', models.DateTimeField(auto_now_add=True)),
-                ('loaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(default="core", max_length=64)),
+                ("content_hash", models.CharField(max_length=64, unique=True)),
+                ("dictionary_csv", models.TextField()),
+                ("quality_rules_csv", models.TextField(blank=True)),
+                ("source_filename", models.CharField(blank=True, max_length=255)),
+                ("form_count", models.PositiveIntegerField()),
+                ("field_count", models.PositiveIntegerField()),
+                ("loaded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "loaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-loaded_at', '-id'],
+                "ordering": ["-loaded_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('clinician', 'Clinician'), ('site_manager', 'Site manager'), ('central_data_manager', 'Central data manager'), ('exporter', 'Exporter'), ('analyst', 'Analyst'), ('administrator', 'Administrator')], max_length=32)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='casereports.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("clinician", "Clinician"),
+                            ("site_manager", "Site manager"),
+                            ("central_data_manager", "Central data manager"),
+                            ("exporter", "Exporter"),
+                            ("analyst", "Analyst"),
+                            ("administrator", "Administrator"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="casereports.site",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['site__code', 'user__username'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'site', 'role'), name='unique_membership')],
+                "ordering": ["site__code", "user__username"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "site", "role"), name="unique_membership"
+                    )
+                ],
             },
         ),
     ]
