@@ -1,0 +1,1321 @@
+"""The logic AST compiled to SQL for PostgreSQL and SQLite (docs/logic.md, same rules).
+
+Every node compiles to a typed fragment: `bool` (a SQL boolean that is never NULL), `num` (a
+double, NULL for blank) or `text` (NULL for blank, never ''). Literals travel as bound
+parameters; field names reach SQL only through the caller's `field_sql`. Whatever the data, the
+SQL never raises: numbers and dates are tested before they are converted, arithmetic is guarded
+against overflow, and dates are turned into day numbers by integer arithmetic, not casts.
+
+An operand that a rule needs several times (a comparison tests blankness, numbers and text) is
+bound once in a scalar subquery, `(SELECT ... FROM (SELECT <operand> AS v) AS let)`, so the SQL
+grows linearly with the expression, never exponentially.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from casereports.logic.parser import AST, LogicError
+
+POSTGRES = "postgresql"
+SQLITE = "sqlite"
+DIALECTS = (POSTGRES, SQLITE)
+MAX_DOUBLE = "1.7976931348623157e308"
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECONDS_PER_UNIT = {
+    "y": 86400 * 365.2425,
+    "M": 86400 * 30.44,
+    "d": 86400.0,
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+}
+_let_names = itertools.count()
+
+
+@dataclass(frozen=True)
+class Sql:
+    text: str
+    params: tuple = ()
+
+
+def sql(*parts: str | Sql) -> Sql:
+    """Concatenate text and fragments, keeping parameters in the order they appear."""
+    text, params = [], []
+    for part in parts:
+        if isinstance(part, Sql):
+            text.append(part.text)
+            params.extend(part.params)
+        else:
+            text.append(part)
+    return Sql("".join(text), tuple(params))
+
+
+def joined(separator: str, fragments: Sequence[Sql]) -> Sql:
+    parts: list[str | Sql] = []
+    for index, fragment in enumerate(fragments):
+        if index:
+            parts.append(separator)
+        parts.append(fragment)
+    return sql(*parts)
+
+
+def _cheap(value: Sql) -> bool:
+    """Short enough, and free of subqueries, to repeat instead of binding."""
+    return "SELECT" not in value.text and len(value.text) <= 120
+
+
+@dataclass(frozen=True)
+class Typed:
+    kind: str  # "bool", "num" or "text"
+    sql: Sql
+
+
+class Compiler:
+    def __init__(self, field_sql: Callable[[str], str], dialect: str) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
+        self.field_sql = field_sql
+        self.dialect = dialect
+        self.pg = dialect == POSTGRES
+
+    # --- literals and parameters ------------------------------------------------------------
+
+    def param(self, value: object) -> Sql:
+        return Sql("%s" if self.pg else "?", (value,))
+
+    def number(self, value: float) -> Sql:
+        return sql(
+            "CAST(", self.param(float(value)), " AS double precision)" if self.pg else " AS REAL)"
+        )
+
+    def string(self, value: str) -> Sql:
+        return sql("CAST(", self.param(value), " AS text)" if self.pg else " AS TEXT)")
+
+    def boolean(self, value: bool) -> Sql:
+        if self.pg:
+            return Sql("TRUE" if value else "FALSE")
+        return Sql("1" if value else "0")
+
+    def let(self, values: Sequence[Sql], body: Callable[..., Sql]) -> Sql:
+        """Bind each value once and build the body from their names."""
+        if all(_cheap(value) for value in values):
+            return body(*values)
+        names = [f"_v{next(_let_names)}" for _ in values]
+        columns = joined(
+            ", ", [sql(value, f" AS {name}") for value, name in zip(values, names, strict=True)]
+        )
+        return sql(
+            "(SELECT ",
+            body(*[Sql(name) for name in names]),
+            " FROM (SELECT ",
+            columns,
+            ") AS _let)",
+        )
+
+    # --- conversions between the three types --------------------------------------------------
+
+    def is_numeric(self, text: Sql) -> Sql:
+        """Rule 1 on a non-NULL text."""
+        if self.pg:
+            return sql("(", text, " ~ '^[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)$')")
+        return self.let(
+            [
+                sql(
+                    "(CASE WHEN substr(",
+                    text,
+                    ", 1, 1) IN ('-', '+') THEN substr(",
+                    text,
+                    ", 2) ELSE ",
+                    text,
+                    " END)",
+                )
+            ],
+            lambda s: sql(
+                "(",
+                s,
+                " <> '' AND ",
+                s,
+                " <> '.' AND ",
+                s,
+                " NOT GLOB '*[^0-9.]*' AND ",
+                s,
+                " NOT GLOB '*.*.*')",
+            ),
+        )
+
+    def text_to_number(self, text: Sql) -> Sql:
+        def convert(value: Sql) -> Sql:
+            cast = sql("CAST(", value, " AS double precision)" if self.pg else " AS REAL)")
+            guarded = sql("CASE WHEN ", self.is_numeric(value), " THEN ", cast, " END")
+            if self.pg:  # strtod overflow raises in PostgreSQL: 310+ digits before the point
+                return sql("CASE WHEN length(", value, ") < 300 THEN ", guarded, " END")
+            return self.finite(guarded)
+
+        return self.let([text], convert)
+
+    def num(self, typed: Typed) -> Sql:
+        if typed.kind == "num":
+            return typed.sql
+        if typed.kind == "bool":
+            return sql("(CASE WHEN ", typed.sql, " THEN 1.0 ELSE 0.0 END)")
+        return self.text_to_number(typed.sql)
+
+    def text(self, typed: Typed) -> Sql:
+        """NULL for blank; numbers printed per rule 9; booleans '1'/'0'."""
+        if typed.kind == "text":
+            return typed.sql
+        if typed.kind == "bool":
+            return sql("(CASE WHEN ", typed.sql, " THEN '1' ELSE '0' END)")
+        return self.format_number(typed.sql)
+
+    def cond(self, typed: Typed) -> Sql:
+        """Rule 5 truth as a SQL boolean that is never NULL."""
+        if typed.kind == "bool":
+            return typed.sql
+        return sql("COALESCE(", self.num(typed), " <> 0, ", self.boolean(False), ")")
+
+    def blank(self, typed: Typed) -> Sql:
+        if typed.kind == "bool":
+            return self.boolean(False)
+        return sql("(", typed.sql, " IS NULL)")
+
+    def finite(self, number: Sql) -> Sql:
+        return self.let(
+            [number], lambda v: sql("CASE WHEN abs(", v, f") <= {MAX_DOUBLE} THEN ", v, " END")
+        )
+
+    def format_number(self, number: Sql) -> Sql:
+        if self.pg:  # float8 -> numeric keeps 15 significant digits; numeric prints plainly
+            return sql("CAST(CAST(", number, " AS numeric) AS text)")
+        return self.let(
+            [number],
+            lambda n: self.let(
+                [sql("(CASE WHEN ", n, " IS NULL THEN NULL ELSE printf('%.15g', ", n, ") END)")],
+                self._sqlite_plain,
+            ),
+        )
+
+    def _sqlite_plain(self, s: Sql) -> Sql:
+        """printf's %g text without its exponent: 1e+20 -> 100000000000000000000."""
+        mantissa = sql("substr(", s, ", 1, instr(", s, ", 'e') - 1)")
+        exponent = sql("CAST(substr(", s, ", instr(", s, ", 'e') + 1) AS INTEGER)")
+
+        def plain(m: Sql, e: Sql) -> Sql:
+            sign = sql("(CASE WHEN substr(", m, ", 1, 1) = '-' THEN '-' ELSE '' END)")
+            digits = sql("replace(replace(", m, ", '-', ''), '.', '')")
+            return self.let([sign, digits, e], self._sqlite_place_point)
+
+        return sql(
+            "(CASE WHEN ",
+            s,
+            " IS NULL THEN NULL WHEN ",
+            s,
+            " IN ('-0', '0') THEN '0' ",
+            "WHEN instr(",
+            s,
+            ", 'e') = 0 THEN ",
+            s,
+            " ELSE ",
+            self.let([mantissa, exponent], plain),
+            " END)",
+        )
+
+    @staticmethod
+    def _sqlite_place_point(sign: Sql, digits: Sql, exponent: Sql) -> Sql:
+        def zeros(count: Sql) -> Sql:
+            return sql("replace(hex(zeroblob(", count, ")), '00', '0')")
+
+        whole = sql(exponent, " + 1")
+        large = sql(
+            "CASE WHEN length(",
+            digits,
+            ") <= ",
+            whole,
+            " THEN ",
+            digits,
+            " || ",
+            zeros(sql(whole, " - length(", digits, ")")),
+            " ELSE substr(",
+            digits,
+            ", 1, ",
+            whole,
+            ") || '.' || substr(",
+            digits,
+            ", ",
+            whole,
+            " + 1) END",
+        )
+        small = sql("'0.' || ", zeros(sql("-", exponent, " - 1")), " || ", digits)
+        return sql(
+            sign, " || (CASE WHEN ", exponent, " >= 0 THEN ", large, " ELSE ", small, " END)"
+        )
+
+    def nonblank_text(self, typed: Typed) -> Sql:
+        """Text for string functions: blank is ''."""
+        return sql("COALESCE(", self.text(typed), ", '')")
+
+    def text_result(self, text: Sql) -> Typed:
+        return Typed("text", sql("NULLIF(", text, ", '')"))
+
+    # --- nodes -------------------------------------------------------------------------------
+
+    def compile(self, node: AST) -> Typed:
+        kind = node.get("t")
+        if kind == "num":
+            return Typed("num", self.number(node["v"]))
+        if kind == "str":
+            return Typed("text", self.string(node["v"]) if node["v"] != "" else self.null_text())
+        if kind == "bool":
+            return Typed("bool", self.boolean(node["v"]))
+        if kind == "field":
+            return self.field(node)
+        if kind == "neg":
+            return Typed("num", sql("(-", self.num(self.compile(node["e"])), ")"))
+        if kind == "not":
+            return Typed("bool", sql("(NOT ", self.cond(self.compile(node["e"])), ")"))
+        if kind == "bin":
+            return self.binary(node)
+        if kind == "call":
+            return self.call(node)
+        raise LogicError(f"not a logic AST node: {node!r:.80}")
+
+    def null_text(self) -> Sql:
+        return Sql("CAST(NULL AS text)" if self.pg else "CAST(NULL AS TEXT)")
+
+    def field(self, node: AST) -> Typed:
+        code = node.get("code")
+        if code is None:
+            return Typed("text", sql("NULLIF(", self.field_sql(node["name"]), ", '')"))
+        option = self.field_sql(f"{node['name']}___{code}")
+        return Typed("text", sql("COALESCE(NULLIF(", option, ", ''), '0')"))
+
+    def binary(self, node: AST) -> Typed:
+        operator = node["op"]
+        left, right = self.compile(node["l"]), self.compile(node["r"])
+        if operator in ("and", "or"):
+            return Typed(
+                "bool", sql("(", self.cond(left), f" {operator.upper()} ", self.cond(right), ")")
+            )
+        if operator in ("=", "<>"):
+            equal = self.equals(left, right)
+            return Typed("bool", equal if operator == "=" else sql("(NOT ", equal, ")"))
+        if operator in ("<", "<=", ">", ">="):
+            return Typed("bool", self.ordered(operator, left, right))
+        return Typed("num", self.arithmetic(operator, self.num(left), self.num(right)))
+
+    def equals(self, left: Typed, right: Typed) -> Sql:
+        if "text" not in (left.kind, right.kind):
+            return self.let(
+                [self.num(left), self.num(right)],
+                lambda a, b: sql(
+                    "(CASE WHEN ",
+                    a,
+                    " IS NULL OR ",
+                    b,
+                    " IS NULL THEN (",
+                    a,
+                    " IS NULL AND ",
+                    b,
+                    " IS NULL) ELSE ",
+                    a,
+                    " = ",
+                    b,
+                    " END)",
+                ),
+            )
+        return self.let(
+            [self.num(left), self.num(right), self.text(left), self.text(right)],
+            lambda ln, rn, lt, rt: sql(
+                "(CASE WHEN ",
+                lt,
+                " IS NULL OR ",
+                rt,
+                " IS NULL THEN (",
+                lt,
+                " IS NULL AND ",
+                rt,
+                " IS NULL) ",
+                "WHEN ",
+                ln,
+                " IS NOT NULL AND ",
+                rn,
+                " IS NOT NULL THEN ",
+                ln,
+                " = ",
+                rn,
+                " ",
+                "ELSE ",
+                self.collate(lt),
+                " = ",
+                self.collate(rt),
+                " END)",
+            ),
+        )
+
+    def ordered(self, operator: str, left: Typed, right: Typed) -> Sql:
+        if "text" not in (left.kind, right.kind):
+            comparison = sql(self.num(left), f" {operator} ", self.num(right))
+            return sql("COALESCE(", comparison, ", ", self.boolean(False), ")")
+        return self.let(
+            [self.num(left), self.num(right), self.text(left), self.text(right)],
+            lambda ln, rn, lt, rt: sql(
+                "(CASE WHEN ",
+                lt,
+                " IS NULL OR ",
+                rt,
+                " IS NULL THEN ",
+                self.boolean(False),
+                " ",
+                "WHEN ",
+                ln,
+                " IS NOT NULL AND ",
+                rn,
+                " IS NOT NULL THEN ",
+                ln,
+                f" {operator} ",
+                rn,
+                " ",
+                "ELSE ",
+                self.collate(lt),
+                f" {operator} ",
+                self.collate(rt),
+                " END)",
+            ),
+        )
+
+    def collate(self, text: Sql) -> Sql:
+        return sql(text, ' COLLATE "C"') if self.pg else text
+
+    def arithmetic(self, operator: str, left: Sql, right: Sql) -> Sql:
+        def guarded(a: Sql, b: Sql) -> Sql:
+            if operator == "/":
+                result = sql(
+                    "CASE WHEN ",
+                    b,
+                    " = 0 THEN NULL ELSE ",
+                    self.safe(sql(a, " / ", b), a, b, "/"),
+                    " END",
+                )
+            elif operator == "^":
+                result = self.power(a, b)
+            else:
+                result = self.safe(sql(a, f" {operator} ", b), a, b, operator)
+            return sql(
+                "CASE WHEN ", a, " IS NULL OR ", b, " IS NULL THEN NULL ELSE ", result, " END"
+            )
+
+        return self.let([left, right], guarded)
+
+    def safe(self, result: Sql, a: Sql, b: Sql, operator: str) -> Sql:
+        """PostgreSQL raises on float overflow and underflow: test the magnitudes first."""
+        if not self.pg:
+            return self.finite(result)
+        if operator in "+-":
+            return sql(
+                "CASE WHEN abs(",
+                a,
+                ") < 8.98e307 AND abs(",
+                b,
+                ") < 8.98e307 THEN ",
+                result,
+                " END",
+            )
+        log_a = sql("ln(abs(", a, "))")
+        log_b = sql("ln(abs(", b, "))")
+        magnitude = sql(log_a, " + ", log_b) if operator == "*" else sql(log_a, " - ", log_b)
+        return sql(
+            "CASE WHEN ",
+            a,
+            " = 0 THEN CAST(0 AS double precision) WHEN ",
+            b,
+            " = 0 THEN ",
+            "CAST(0 AS double precision) WHEN ",
+            magnitude,
+            " > 709.78 OR ",
+            magnitude,
+            " < -708.39 THEN NULL ELSE ",
+            result,
+            " END",
+        )
+
+    def power(self, a: Sql, b: Sql) -> Sql:
+        exact = sql("power(", a, ", ", b, ")")
+        overflow = sql("ln(abs(", a, ")) * ", b)
+        checked = (
+            exact
+            if not self.pg
+            else sql(
+                "CASE WHEN ",
+                a,
+                " = 0 OR abs(",
+                a,
+                ") = 1 THEN ",
+                exact,
+                " WHEN ",
+                overflow,
+                " > 709.78 THEN NULL ",
+                "WHEN ",
+                overflow,
+                " < -708.39 THEN CAST(0 AS double precision) ELSE ",
+                exact,
+                " END",
+            )
+        )
+        return sql(
+            "CASE WHEN ",
+            a,
+            " = 0 AND ",
+            b,
+            " < 0 THEN NULL WHEN ",
+            a,
+            " < 0 AND ",
+            b,
+            " <> ",
+            self.trunc(b),
+            " THEN NULL ELSE ",
+            checked if self.pg else self.finite(exact),
+            " END",
+        )
+
+    def trunc(self, number: Sql) -> Sql:
+        return sql("trunc(", number, ")")
+
+    # --- functions ---------------------------------------------------------------------------
+
+    def call(self, node: AST) -> Typed:
+        name = node["fn"]
+        if name == "if":
+            return self.if_(node["args"])
+        args = [self.compile(arg) for arg in node["args"]]
+        if name == "datediff":
+            return Typed("num", self.datediff(args))
+        builder = getattr(self, f"fn_{name}", None)
+        if builder is None:
+            raise LogicError(f"unknown function {name!r}")
+        return builder(*args)
+
+    def if_(self, args: list[AST]) -> Typed:
+        """if(c1, a, if(c2, b, c)) becomes one flat CASE (deep nesting overflows SQLite's parser)."""
+        arms: list[tuple[Typed, Typed]] = []
+        node_args = args
+        while True:
+            condition, then, otherwise = node_args
+            arms.append((self.compile(condition), self.compile(then)))
+            if otherwise.get("t") == "call" and otherwise.get("fn") == "if":
+                node_args = otherwise["args"]
+                continue
+            last = self.compile(otherwise)
+            break
+        kinds = {then.kind for _, then in arms} | {last.kind}
+        kind = kinds.pop() if len(kinds) == 1 else "num" if kinds == {"bool", "num"} else "text"
+        convert = {"bool": lambda t: t.sql, "num": self.num, "text": self.text}[kind]
+        parts: list[str | Sql] = ["(CASE"]
+        for condition, then in arms:
+            parts += [" WHEN ", self.cond(condition), " THEN ", convert(then)]
+        parts += [" ELSE ", convert(last), " END)"]
+        return Typed(kind, sql(*parts))
+
+    def numeric(self, args: Sequence[Typed], body: Callable[..., Sql]) -> Typed:
+        """Blank if any argument is blank or not a number."""
+        values = [self.num(arg) for arg in args]
+
+        def guarded(*names: Sql) -> Sql:
+            blank = joined(" OR ", [sql(name, " IS NULL") for name in names])
+            return sql("CASE WHEN ", blank, " THEN NULL ELSE ", body(*names), " END")
+
+        return Typed("num", self.let(values, guarded))
+
+    def fn_abs(self, x: Typed) -> Typed:
+        return self.numeric([x], lambda v: sql("abs(", v, ")"))
+
+    def fn_sqrt(self, x: Typed) -> Typed:
+        return self.numeric(
+            [x], lambda v: sql("CASE WHEN ", v, " < 0 THEN NULL ELSE sqrt(", v, ") END")
+        )
+
+    def fn_exponential(self, x: Typed) -> Typed:
+        return self.numeric(
+            [x],
+            lambda v: sql(
+                "CASE WHEN ",
+                v,
+                " > 709.78 THEN NULL WHEN ",
+                v,
+                " < -745 THEN 0.0 ELSE exp(",
+                v,
+                ") END",
+            ),
+        )
+
+    def fn_log(self, x: Typed, base: Typed | None = None) -> Typed:
+        if base is None:
+            return self.numeric(
+                [x], lambda v: sql("CASE WHEN ", v, " <= 0 THEN NULL ELSE ln(", v, ") END")
+            )
+        return self.numeric(
+            [x, base],
+            lambda v, b: sql(
+                "CASE WHEN ",
+                v,
+                " <= 0 OR ",
+                b,
+                " <= 0 OR ",
+                b,
+                " = 1 THEN NULL ELSE ln(",
+                v,
+                ") / ln(",
+                b,
+                ") END",
+            ),
+        )
+
+    def fn_mod(self, a: Typed, b: Typed) -> Typed:
+        def mod(x: Sql, y: Sql) -> Sql:
+            remainder = sql(x, " - ", y, " * trunc(", x, " / ", y, ")")
+            exact = sql("mod(", x, ", ", y, ")")
+            return sql(
+                "CASE WHEN ", y, " = 0 THEN NULL ELSE ", exact if not self.pg else remainder, " END"
+            )
+
+        return self.numeric([a, b], mod)
+
+    def fn_round(self, x: Typed, digits: Typed | None = None) -> Typed:
+        return self.rounding("half", x, digits)
+
+    def fn_roundup(self, x: Typed, digits: Typed | None = None) -> Typed:
+        return self.rounding("up", x, digits)
+
+    def fn_rounddown(self, x: Typed, digits: Typed | None = None) -> Typed:
+        return self.rounding("down", x, digits)
+
+    def rounding(self, mode: str, x: Typed, digits: Typed | None) -> Typed:
+        places = digits if digits is not None else Typed("num", self.number(0))
+
+        def rounded(value: Sql, count: Sql) -> Sql:
+            clamp = sql(
+                "CAST(trunc(CASE WHEN ",
+                count,
+                " > 400 THEN 400 WHEN ",
+                count,
+                " < -400 THEN -400 ELSE ",
+                count,
+                " END) AS integer)",
+            )
+            if self.pg:
+                return self.let([sql("CAST(", value, " AS numeric)"), clamp], self._pg_round(mode))
+            return self.let([value, clamp], self._sqlite_round(mode))
+
+        return self.numeric([x, places], rounded)
+
+    @staticmethod
+    def _pg_round(mode: str) -> Callable[[Sql, Sql], Sql]:
+        def build(value: Sql, places: Sql) -> Sql:
+            if mode == "half":
+                result = sql("round(", value, ", ", places, ")")
+            elif mode == "down":
+                result = sql("trunc(", value, ", ", places, ")")
+            else:
+                result = sql(
+                    "CASE WHEN trunc(",
+                    value,
+                    ", ",
+                    places,
+                    ") = ",
+                    value,
+                    " THEN ",
+                    value,
+                    " ELSE trunc(",
+                    value,
+                    ", ",
+                    places,
+                    ") + sign(",
+                    value,
+                    ") * power(10::numeric, -",
+                    places,
+                    ") END",
+                )
+            return sql("CAST(", result, " AS double precision)")
+
+        return build
+
+    def _sqlite_round(self, mode: str) -> Callable[[Sql, Sql], Sql]:
+        def build(value: Sql, places: Sql) -> Sql:
+            scale = sql("power(10.0, ", places, ")")
+            scaled = sql("CAST(printf('%.15g', ", value, " * ", scale, ") AS REAL)")
+
+            def whole(s: Sql) -> Sql:
+                if mode == "half":
+                    return sql(
+                        "CASE WHEN ",
+                        s,
+                        " >= 0 THEN floor(",
+                        s,
+                        " + 0.5) ELSE ceil(",
+                        s,
+                        " - 0.5) END",
+                    )
+                if mode == "up":
+                    return sql("CASE WHEN ", s, " >= 0 THEN ceil(", s, ") ELSE floor(", s, ") END")
+                return sql("trunc(", s, ")")
+
+            return sql(
+                "CASE WHEN abs(",
+                places,
+                ") > 300 THEN ",
+                value,
+                " ELSE ",
+                self.let([scaled], whole),
+                " / ",
+                scale,
+                " END",
+            )
+
+        return build
+
+    def aggregate(
+        self, args: Sequence[Typed], body: Callable[[Sql], Sql], minimum: int = 1
+    ) -> Typed:
+        """Over the numeric arguments only, in a VALUES list."""
+        values = joined(" UNION ALL ", [sql("SELECT ", self.num(arg), " AS n") for arg in args])
+        numbers = sql("(SELECT n FROM (", values, ") AS _args WHERE n IS NOT NULL)")
+        return Typed("num", self.finite(body(numbers)) if minimum else body(numbers))
+
+    def fn_sum(self, *args: Typed) -> Typed:
+        return self.aggregate(args, lambda n: sql("(SELECT sum(n) FROM ", n, " AS _n)"))
+
+    def fn_min(self, *args: Typed) -> Typed:
+        return self.aggregate(args, lambda n: sql("(SELECT min(n) FROM ", n, " AS _n)"))
+
+    def fn_max(self, *args: Typed) -> Typed:
+        return self.aggregate(args, lambda n: sql("(SELECT max(n) FROM ", n, " AS _n)"))
+
+    def fn_mean(self, *args: Typed) -> Typed:
+        return self.aggregate(args, lambda n: sql("(SELECT sum(n) / count(n) FROM ", n, " AS _n)"))
+
+    def fn_median(self, *args: Typed) -> Typed:
+        def median(numbers: Sql) -> Sql:
+            ranked = sql(
+                "(SELECT n, row_number() OVER (ORDER BY n) AS r, count(*) OVER () AS c FROM ",
+                numbers,
+                " AS _n)",
+            )
+            return sql(
+                "(SELECT avg(n) FROM ", ranked, " AS _r WHERE r IN ((c + 1) / 2, (c + 2) / 2))"
+            )
+
+        return self.aggregate(args, median)
+
+    def fn_stdev(self, *args: Typed) -> Typed:
+        def stdev(numbers: Sql) -> Sql:
+            mean = sql("(SELECT sum(n) / count(n) FROM ", numbers, " AS _m)")
+            squares = sql(
+                "(SELECT sum((n - _mean.m) * (n - _mean.m)) FROM ",
+                numbers,
+                " AS _s, (SELECT ",
+                mean,
+                " AS m) AS _mean)",
+            )
+            count = sql("(SELECT count(n) FROM ", numbers, " AS _c)")
+            return sql(
+                "(CASE WHEN ",
+                count,
+                " < 2 THEN NULL ELSE sqrt(",
+                squares,
+                " / (",
+                count,
+                " - 1)) END)",
+            )
+
+        return self.aggregate(args, stdev)
+
+    def fn_isnumber(self, x: Typed) -> Typed:
+        return Typed("bool", sql("(", self.num(x), " IS NOT NULL)"))
+
+    def fn_isinteger(self, x: Typed) -> Typed:
+        return Typed(
+            "bool",
+            self.let(
+                [self.num(x)],
+                lambda v: sql("COALESCE(", v, " = trunc(", v, "), ", self.boolean(False), ")"),
+            ),
+        )
+
+    def lower(self, text: Sql) -> Sql:
+        if self.pg:
+            return sql(
+                "translate(", text, ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+            )
+        return sql("lower(", text, ")")  # SQLite's lower() changes ASCII letters only
+
+    def upper(self, text: Sql) -> Sql:
+        if self.pg:
+            return sql(
+                "translate(", text, ", 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')"
+            )
+        return sql("upper(", text, ")")
+
+    def position(self, needle: Sql, haystack: Sql) -> Sql:
+        return (
+            sql("strpos(", haystack, ", ", needle, ")")
+            if self.pg
+            else sql("instr(", haystack, ", ", needle, ")")
+        )
+
+    def fn_contains(self, haystack: Typed, needle: Typed) -> Typed:
+        found = self.position(
+            self.lower(self.nonblank_text(needle)), self.lower(self.nonblank_text(haystack))
+        )
+        return Typed("bool", sql("(", found, " > 0)"))
+
+    def fn_not_contain(self, haystack: Typed, needle: Typed) -> Typed:
+        return Typed("bool", sql("(NOT ", self.fn_contains(haystack, needle).sql, ")"))
+
+    def fn_starts_with(self, haystack: Typed, needle: Typed) -> Typed:
+        return self.let_texts(
+            [haystack, needle],
+            lambda h, n: Typed("bool", sql("(substr(", h, ", 1, ", self.length(n), ") = ", n, ")")),
+        )
+
+    def fn_ends_with(self, haystack: Typed, needle: Typed) -> Typed:
+        def ends(h: Sql, n: Sql) -> Typed:
+            tail = sql("substr(", h, ", ", self.length(h), " - ", self.length(n), " + 1)")
+            return Typed(
+                "bool",
+                sql(
+                    "(",
+                    self.length(n),
+                    " = 0 OR (",
+                    self.length(n),
+                    " <= ",
+                    self.length(h),
+                    " AND ",
+                    tail,
+                    " = ",
+                    n,
+                    "))",
+                ),
+            )
+
+        return self.let_texts([haystack, needle], ends)
+
+    def let_texts(self, args: Sequence[Typed], body: Callable[..., Typed]) -> Typed:
+        """Bind lower-cased non-blank texts once (for the case-insensitive tests)."""
+        holder: list[str] = []
+
+        def build(*names: Sql) -> Sql:
+            result = body(*names)
+            holder.append(result.kind)
+            return result.sql
+
+        bound = self.let([self.lower(self.nonblank_text(arg)) for arg in args], build)
+        return Typed(holder[0], bound)
+
+    def length(self, text: Sql) -> Sql:
+        return sql("char_length(", text, ")") if self.pg else sql("length(", text, ")")
+
+    def fn_find(self, needle: Typed, haystack: Typed) -> Typed:
+        found = self.position(
+            self.lower(self.nonblank_text(needle)), self.lower(self.nonblank_text(haystack))
+        )
+        return Typed(
+            "num", sql("CAST(", found, " AS double precision)" if self.pg else " AS REAL)")
+        )
+
+    def count(self, typed: Typed) -> Sql:
+        """A whole count for substr: truncated, clamped to what an integer holds."""
+        kind = "integer" if self.pg else "INTEGER"
+        return self.let(
+            [self.num(typed)],
+            lambda n: sql(
+                "CAST(trunc(CASE WHEN ",
+                n,
+                " > 1000000000 THEN 1000000000 WHEN ",
+                n,
+                " < -1000000000 THEN -1000000000 ELSE ",
+                n,
+                f" END) AS {kind})",
+            ),
+        )
+
+    def fn_left(self, text: Typed, n: Typed) -> Typed:
+        return self.text_result(
+            self.let(
+                [self.nonblank_text(text), self.count(n)],
+                lambda t, c: sql(
+                    "CASE WHEN ",
+                    c,
+                    " IS NULL OR ",
+                    c,
+                    " <= 0 THEN '' ELSE substr(",
+                    t,
+                    ", 1, ",
+                    c,
+                    ") END",
+                ),
+            )
+        )
+
+    def fn_right(self, text: Typed, n: Typed) -> Typed:
+        return self.text_result(
+            self.let(
+                [self.nonblank_text(text), self.count(n)],
+                lambda t, c: sql(
+                    "CASE WHEN ",
+                    c,
+                    " IS NULL OR ",
+                    c,
+                    " <= 0 THEN '' WHEN ",
+                    c,
+                    " >= ",
+                    self.length(t),
+                    " THEN ",
+                    t,
+                    " ELSE substr(",
+                    t,
+                    ", ",
+                    self.length(t),
+                    " - ",
+                    c,
+                    " + 1) END",
+                ),
+            )
+        )
+
+    def fn_mid(self, text: Typed, start: Typed, n: Typed) -> Typed:
+        return self.text_result(
+            self.let(
+                [self.nonblank_text(text), self.count(start), self.count(n)],
+                lambda t, s, c: sql(
+                    "CASE WHEN ",
+                    s,
+                    " IS NULL OR ",
+                    c,
+                    " IS NULL OR ",
+                    c,
+                    " <= 0 THEN '' ",
+                    "ELSE substr(",
+                    t,
+                    ", CASE WHEN ",
+                    s,
+                    " < 1 THEN 1 ELSE ",
+                    s,
+                    " END, ",
+                    c,
+                    ") END",
+                ),
+            )
+        )
+
+    def fn_length(self, text: Typed) -> Typed:
+        return Typed(
+            "num",
+            sql(
+                "CAST(",
+                self.length(self.nonblank_text(text)),
+                " AS double precision)" if self.pg else " AS REAL)",
+            ),
+        )
+
+    def fn_trim(self, text: Typed) -> Typed:
+        characters = (
+            "' ' || chr(9) || chr(13) || chr(10)"
+            if self.pg
+            else "' ' || char(9) || char(13) || char(10)"
+        )
+        if self.pg:
+            trimmed = sql("btrim(", self.nonblank_text(text), f", {characters})")
+        else:
+            trimmed = sql("trim(", self.nonblank_text(text), f", {characters})")
+        return self.text_result(trimmed)
+
+    def fn_upper(self, text: Typed) -> Typed:
+        return self.text_result(self.upper(self.nonblank_text(text)))
+
+    def fn_lower(self, text: Typed) -> Typed:
+        return self.text_result(self.lower(self.nonblank_text(text)))
+
+    def fn_replace_text(self, haystack: Typed, search: Typed, replacement: Typed) -> Typed:
+        return self.text_result(
+            self.let(
+                [
+                    self.nonblank_text(haystack),
+                    self.nonblank_text(search),
+                    self.nonblank_text(replacement),
+                ],
+                lambda h, s, r: sql(
+                    "CASE WHEN ",
+                    s,
+                    " = '' THEN ",
+                    h,
+                    " ELSE replace(",
+                    h,
+                    ", ",
+                    s,
+                    ", ",
+                    r,
+                    ") END",
+                ),
+            )
+        )
+
+    def fn_concat(self, *args: Typed) -> Typed:
+        if not args:
+            return Typed("text", self.null_text())
+        return self.text_result(joined(" || ", [self.nonblank_text(arg) for arg in args]))
+
+    def fn_concat_ws(self, separator: Typed, *args: Typed) -> Typed:
+        if not args:
+            return Typed("text", self.null_text())
+
+        def build(sep: Sql, *values: Sql) -> Sql:
+            pieces = [
+                sql("CASE WHEN ", value, " IS NULL THEN '' ELSE ", sep, " || ", value, " END")
+                for value in values
+            ]
+            joined_text = joined(" || ", pieces)
+            return sql("substr(", joined_text, ", ", self.length(sep), " + 1)")
+
+        return self.text_result(
+            self.let([self.nonblank_text(separator), *[self.text(a) for a in args]], build)
+        )
+
+    # --- dates -------------------------------------------------------------------------------
+
+    def matches_date(self, text: Sql, order: str) -> Sql:
+        """Rule 10's shape (digits and separators) for ymd, or for mdy/dmy."""
+        if self.pg:
+            head = "[0-9]{4}-[0-9]{2}-[0-9]{2}" if order == "ymd" else "[0-9]{2}-[0-9]{2}-[0-9]{4}"
+            return sql("(", text, f" ~ '^{head}( [0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}})?)?$')")
+        digit = "[0-9]"
+        head = (
+            f"{digit * 4}-{digit * 2}-{digit * 2}"
+            if order == "ymd"
+            else f"{digit * 2}-{digit * 2}-{digit * 4}"
+        )
+        clock = f" {digit * 2}:{digit * 2}"
+        shapes = [head, head + clock, head + clock + f":{digit * 2}"]
+        return sql("(", joined(" OR ", [sql(text, f" GLOB '{shape}'") for shape in shapes]), ")")
+
+    def integer(self, text: Sql, start: int, length: int) -> Sql:
+        kind = "integer" if self.pg else "INTEGER"
+        return sql(f"CAST(substr(", text, f", {start}, {length}) AS {kind})")
+
+    def epoch_seconds(self, text: Sql, date_format: Sql) -> Sql:
+        """Seconds since 1970 of a date or datetime text, or NULL (never an error)."""
+        clock = [
+            self.optional_integer(text, 12),
+            self.optional_integer(text, 15),
+            self.optional_integer(text, 18),
+        ]
+        ymd = [self.integer(text, 1, 4), self.integer(text, 6, 2), self.integer(text, 9, 2)]
+        year_last = self.integer(text, 7, 4)
+        mdy = [year_last, self.integer(text, 1, 2), self.integer(text, 4, 2)]
+        dmy = [year_last, self.integer(text, 4, 2), self.integer(text, 1, 2)]
+        return sql(
+            "(CASE WHEN ",
+            self.matches_date(text, "ymd"),
+            " THEN ",
+            self.civil_seconds(*ymd, *clock),
+            " WHEN ",
+            date_format,
+            " = 'mdy' AND ",
+            self.matches_date(text, "mdy"),
+            " THEN ",
+            self.civil_seconds(*mdy, *clock),
+            " WHEN ",
+            date_format,
+            " = 'dmy' AND ",
+            self.matches_date(text, "dmy"),
+            " THEN ",
+            self.civil_seconds(*dmy, *clock),
+            " END)",
+        )
+
+    def optional_integer(self, text: Sql, start: int) -> Sql:
+        return sql(
+            "(CASE WHEN ",
+            self.length(text),
+            f" >= {start + 1} THEN ",
+            self.integer(text, start, 2),
+            " ELSE 0 END)",
+        )
+
+    def civil_seconds(self, *parts: Sql) -> Sql:
+        """Days from the civil calendar by integer arithmetic (no casts that could fail)."""
+
+        def build(y: Sql, m: Sql, d: Sql, hh: Sql, mm: Sql, ss: Sql) -> Sql:
+            def divisible(divisor: int) -> Sql:
+                return (
+                    sql("mod(", y, f", {divisor}) = 0") if self.pg else sql(y, f" % {divisor} = 0")
+                )
+
+            leap = sql(
+                "((", divisible(4), " AND NOT ", divisible(100), ") OR ", divisible(400), ")"
+            )
+            month_days = sql(
+                "(CASE WHEN ",
+                m,
+                " = 2 THEN (CASE WHEN ",
+                leap,
+                " THEN 29 ELSE 28 END) ",
+                "WHEN ",
+                m,
+                " IN (4, 6, 9, 11) THEN 30 ELSE 31 END)",
+            )
+            valid = sql(
+                y,
+                " >= 1 AND ",
+                m,
+                " BETWEEN 1 AND 12 AND ",
+                d,
+                " >= 1 AND ",
+                d,
+                " <= ",
+                month_days,
+                " AND ",
+                hh,
+                " <= 23 AND ",
+                mm,
+                " <= 59 AND ",
+                ss,
+                " <= 59",
+            )
+            shifted = sql("(", y, " - (CASE WHEN ", m, " <= 2 THEN 1 ELSE 0 END))")
+            days = self.let(
+                [shifted],
+                lambda sy: sql(
+                    "((",
+                    sy,
+                    " / 400) * 146097 + (",
+                    sy,
+                    " - (",
+                    sy,
+                    " / 400) * 400) * 365 + (",
+                    sy,
+                    " - (",
+                    sy,
+                    " / 400) * 400) / 4 - (",
+                    sy,
+                    " - (",
+                    sy,
+                    " / 400) * 400) / 100 + (153 * (",
+                    m,
+                    " + (CASE WHEN ",
+                    m,
+                    " > 2 THEN -3 ELSE 9 END)) + 2) / 5 + ",
+                    d,
+                    " - 1 - 719468)",
+                ),
+            )
+            seconds = sql("(", days, " * 86400.0 + ", hh, " * 3600 + ", mm, " * 60 + ", ss, ")")
+            return sql("CASE WHEN ", valid, " THEN ", seconds, " END")
+
+        return self.let(list(parts), build)
+
+    def now_seconds(self) -> Sql:
+        if self.pg:
+            return Sql("CAST(floor(extract(epoch FROM now())) AS double precision)")
+        return Sql("CAST(strftime('%s', 'now') AS REAL)")
+
+    def moment(self, typed: Typed, date_format: Sql) -> Sql:
+        def build(text: Sql) -> Sql:
+            keyword = self.lower(text)
+            now = self.now_seconds()
+            return sql(
+                "(CASE WHEN ",
+                keyword,
+                " = 'today' THEN floor(",
+                now,
+                " / 86400) * 86400 ",
+                "WHEN ",
+                keyword,
+                " = 'now' THEN ",
+                now,
+                " ELSE ",
+                self.epoch_seconds(text, date_format),
+                " END)",
+            )
+
+        return self.let([self.text(typed)], build)
+
+    def datediff(self, args: list[Typed]) -> Sql:
+        units = self.nonblank_text(args[2])
+        date_format = self.nonblank_text(args[3]) if len(args) > 3 else self.string("ymd")
+        signed = self.cond(args[4]) if len(args) > 4 else self.boolean(False)
+        seconds = " ".join(
+            f"WHEN '{unit}' THEN {value!r}" for unit, value in SECONDS_PER_UNIT.items()
+        )
+
+        def build(unit: Sql, fmt: Sql, first: Sql, second: Sql, is_signed: Sql) -> Sql:
+            per_unit = sql("(CASE ", unit, f" {seconds} END)")
+            difference = sql("((", second, " - ", first, ") / ", per_unit, ")")
+            return sql(
+                "CASE WHEN ",
+                fmt,
+                " NOT IN ('ymd', 'mdy', 'dmy') OR ",
+                first,
+                " IS NULL OR ",
+                second,
+                " IS NULL OR ",
+                per_unit,
+                " IS NULL THEN NULL WHEN ",
+                is_signed,
+                " THEN ",
+                difference,
+                " ELSE abs(",
+                difference,
+                ") END",
+            )
+
+        return self.let(
+            [
+                units,
+                date_format,
+                self.moment(args[0], date_format),
+                self.moment(args[1], date_format),
+                signed,
+            ],
+            build,
+        )
+
+    def date_part(self, x: Typed, start: int, length: int) -> Typed:
+        def build(text: Sql) -> Sql:
+            valid = sql("(", self.epoch_seconds(text, Sql("'ymd'")), " IS NOT NULL)")
+            part = self.integer(text, start, length)
+            return sql(
+                "CASE WHEN ",
+                valid,
+                " THEN CAST(",
+                part,
+                " AS double precision)" if self.pg else " AS REAL)",
+                " END",
+            )
+
+        return Typed("num", self.let([self.text(x)], build))
+
+    def fn_year(self, x: Typed) -> Typed:
+        return self.date_part(x, 1, 4)
+
+    def fn_month(self, x: Typed) -> Typed:
+        return self.date_part(x, 6, 2)
+
+    def fn_day(self, x: Typed) -> Typed:
+        return self.date_part(x, 9, 2)
+
+
+# --- public API ------------------------------------------------------------------------------
+
+
+def compile_value(ast: AST, field_sql: Callable[[str], str], dialect: str) -> tuple[str, list]:
+    """A SQL expression for the value (NULL for blank) and its parameters."""
+    compiled = Compiler(field_sql, dialect).compile(ast)
+    return compiled.sql.text, list(compiled.sql.params)
+
+
+def compile_condition(ast: AST, field_sql: Callable[[str], str], dialect: str) -> tuple[str, list]:
+    """A SQL boolean (never NULL) that is true when the logic is true (rule 5)."""
+    compiler = Compiler(field_sql, dialect)
+    condition = compiler.cond(compiler.compile(ast))
+    return condition.text, list(condition.params)
+
+
+def compile_text(ast: AST, field_sql: Callable[[str], str], dialect: str) -> tuple[str, list]:
+    """The value as text, exactly like `to_text` ('' for blank, never NULL)."""
+    compiler = Compiler(field_sql, dialect)
+    text = sql("COALESCE(", compiler.text(compiler.compile(ast)), ", '')")
+    return text.text, list(text.params)
+
+
+def _checked_name(name: str) -> str:
+    if not NAME.match(name):
+        raise ValueError(f"{name!r} is not a field name")
+    return name
+
+
+def json_field_sql(column: str, dialect: str) -> Callable[[str], str]:
+    """Fields read from a JSON column: jsonb `->>` on PostgreSQL, json_extract on SQLite."""
+    column = _checked_name(column)
+    if dialect == POSTGRES:
+        return lambda name: f"({column} ->> '{_checked_name(name)}')"
+    return lambda name: f"json_extract({column}, '$.\"{_checked_name(name)}\"')"
+
+
+def column_field_sql(dialect: str) -> Callable[[str], str]:
+    """Fields that are columns of the row (quoted identifiers)."""
+    return lambda name: f'"{_checked_name(name)}"'
+
+
+def evaluate_many(
+    asts: Sequence[AST],
+    records: Sequence[Mapping[str, str]],
+    dialect: str = SQLITE,
+    dsn: str | None = None,
+) -> list[object]:
+    """Evaluate asts[i] on records[i] in the database; one connection, rolled back."""
+    if len(asts) != len(records):
+        raise ValueError(f"{len(asts)} expressions but {len(records)} records")
+    read = json_field_sql("data", dialect)
+    compilers = [Compiler(read, dialect) for _ in asts]
+    compiled = [compiler.compile(ast) for compiler, ast in zip(compilers, asts, strict=True)]
+    with _connect(dialect, dsn) as connection:
+        cursor = connection.cursor()
+        json_type = "jsonb" if dialect == POSTGRES else "TEXT"
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE logic_records (id integer PRIMARY KEY, data {json_type})"
+        )
+        placeholder = "%s" if dialect == POSTGRES else "?"
+        cursor.executemany(
+            f"INSERT INTO logic_records VALUES ({placeholder}, {placeholder})",
+            [(index, json.dumps(dict(record))) for index, record in enumerate(records)],
+        )
+        results = []
+        for index, typed in enumerate(compiled):
+            cursor.execute(
+                f"SELECT {typed.sql.text} FROM logic_records WHERE id = {index}", typed.sql.params
+            )
+            results.append(_python_value(typed.kind, cursor.fetchone()[0]))
+        connection.rollback()
+    return results
+
+
+def _python_value(kind: str, value: object) -> object:
+    if value is None:
+        return ""
+    if kind == "bool":
+        return bool(value)
+    if kind == "num":
+        return float(value)
+    return value
+
+
+def _connect(dialect: str, dsn: str | None):
+    if dialect == SQLITE:
+        import sqlite3
+
+        return _closing(sqlite3.connect(":memory:"))
+    import os
+
+    import psycopg
+
+    default = os.environ.get("GDSI_LOGIC_POSTGRES_URL") or os.environ.get("DATABASE_URL", "")
+    if not default.startswith("postgres"):
+        default = "postgresql://postgres@127.0.0.1:5432/postgres"
+    return psycopg.connect(dsn or default)
+
+
+class _closing:
+    """sqlite3's connection context manager commits but does not close; this closes."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+
+    def __enter__(self):
+        return self.connection
+
+    def __exit__(self, *exc_info) -> None:
+        self.connection.close()
