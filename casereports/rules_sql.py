@@ -38,17 +38,21 @@ def input_columns(dictionary: DataDictionary) -> list[str]:
 
 
 class _Steps:
-    """Builds the nested query step by step, keeping placeholders and params in text order."""
+    """Builds the chain of steps as CTEs, keeping placeholders and params in text order."""
 
-    def __init__(self, dialect: str, columns: list[str], sql: str, params: list) -> None:
+    def __init__(self, dialect: str, columns: list[str], base: str, params: list) -> None:
         self.dialect = dialect
         self.columns = columns
-        self.sql = sql
-        self.params = params
-        self.column_sql = column_field_sql(dialect)
         self.fence = " OFFSET 0" if dialect == "postgresql" else " LIMIT -1 OFFSET 0"
+        self.ctes = [f"step0 AS ({base}{self.fence})"]
+        self.params = list(params)
+        self.column_sql = column_field_sql(dialect)
 
-    def step(self, replaced: dict[str, tuple[str, list]], failed: tuple[str, list] | None = None):
+    @property
+    def last(self) -> str:
+        return f"step{len(self.ctes) - 1}"
+
+    def step(self, replaced: dict[str, tuple[str, list]]) -> None:
         select: list[str] = []
         params: list = []
         for name in [RECORD_ID, FAILED, *self.columns]:
@@ -63,8 +67,9 @@ class _Steps:
                 select.append(f"{expression} AS {quote(name)}")
                 params += expression_params
                 self.columns.append(name)
-        self.sql = f"SELECT {', '.join(select)} FROM ({self.sql}{self.fence}) AS step"
-        self.params = params + self.params
+        body = f"SELECT {', '.join(select)} FROM {self.last}{self.fence}"
+        self.ctes.append(f"step{len(self.ctes)} AS ({body})")
+        self.params += params
 
     def condition(self, ast: dict) -> tuple[str, list]:
         return compile_condition(ast, self.column_sql, self.dialect)
@@ -104,7 +109,8 @@ def compile_pipeline(
     final = [quote(RECORD_ID), f"TRIM({quote(FAILED)}) AS {quote(FAILED)}"] + [
         f"COALESCE({quote(name)}, '') AS {quote(name)}" for name in steps.columns
     ]
-    return f"SELECT {', '.join(final)} FROM ({steps.sql}) AS result", steps.params
+    ctes = ",\n".join(steps.ctes)
+    return f"WITH {ctes}\nSELECT {', '.join(final)} FROM {steps.last}", steps.params
 
 
 def _add_check(steps: _Steps, rule: QualityRule) -> None:

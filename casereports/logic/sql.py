@@ -123,29 +123,29 @@ class Compiler:
         """Rule 1 on a non-NULL text."""
         if self.pg:
             return sql("(", text, " ~ '^[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)$')")
-        return self.let(
-            [
-                sql(
-                    "(CASE WHEN substr(",
-                    text,
-                    ", 1, 1) IN ('-', '+') THEN substr(",
-                    text,
-                    ", 2) ELSE ",
-                    text,
-                    " END)",
-                )
-            ],
-            lambda s: sql(
+
+        def shaped(rest: Sql) -> Sql:
+            return sql(
                 "(",
-                s,
+                rest,
                 " <> '' AND ",
-                s,
+                rest,
                 " <> '.' AND ",
-                s,
+                rest,
                 " NOT GLOB '*[^0-9.]*' AND ",
-                s,
+                rest,
                 " NOT GLOB '*.*.*')",
-            ),
+            )
+
+        unsigned = sql("substr(", text, ", 2)")
+        return sql(
+            "(CASE WHEN substr(",
+            text,
+            ", 1, 1) IN ('-', '+') THEN ",
+            shaped(unsigned),
+            " ELSE ",
+            shaped(text),
+            " END)",
         )
 
     def text_to_number(self, text: Sql) -> Sql:
@@ -185,6 +185,9 @@ class Compiler:
         return sql("(", typed.sql, " IS NULL)")
 
     def finite(self, number: Sql) -> Sql:
+        """Infinity becomes blank (SQLite reads 9e999 as infinity; NaN is already NULL)."""
+        if not self.pg:
+            return sql("NULLIF(NULLIF(", number, ", 9e999), -9e999)")
         return self.let(
             [number], lambda v: sql("CASE WHEN abs(", v, f") <= {MAX_DOUBLE} THEN ", v, " END")
         )
@@ -392,6 +395,11 @@ class Compiler:
         return sql(text, ' COLLATE "C"') if self.pg else text
 
     def arithmetic(self, operator: str, left: Sql, right: Sql) -> Sql:
+        if not self.pg:  # NULL propagates, x / 0 is NULL, overflow is infinity: no binding needed
+            if operator == "^":
+                return self.finite(sql("power(", left, ", ", right, ")"))
+            return self.finite(sql("(", left, f" {operator} ", right, ")"))
+
         def guarded(a: Sql, b: Sql) -> Sql:
             if operator == "/":
                 result = sql(
@@ -500,7 +508,7 @@ class Compiler:
         return builder(*args)
 
     def if_(self, args: list[AST]) -> Typed:
-        """if(c1, a, if(c2, b, c)) becomes one flat CASE (deep nesting overflows SQLite's parser)."""
+        """if(c1, a, if(c2, b, c)) becomes one flat CASE (deep nesting overflows SQLite)."""
         arms: list[tuple[Typed, Typed]] = []
         node_args = args
         while True:
@@ -1003,7 +1011,7 @@ class Compiler:
 
     def integer(self, text: Sql, start: int, length: int) -> Sql:
         kind = "integer" if self.pg else "INTEGER"
-        return sql(f"CAST(substr(", text, f", {start}, {length}) AS {kind})")
+        return sql("CAST(substr(", text, f", {start}, {length}) AS {kind})")
 
     def epoch_seconds(self, text: Sql, date_format: Sql) -> Sql:
         """Seconds since 1970 of a date or datetime text, or NULL (never an error)."""
