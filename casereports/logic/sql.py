@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from casereports.logic.parser import AST, LogicError
+from casereports.logic.values import is_numeric_text
 
 POSTGRES = "postgresql"
 SQLITE = "sqlite"
@@ -73,6 +74,7 @@ def _cheap(value: Sql) -> bool:
 class Typed:
     kind: str  # "bool", "num" or "text"
     sql: Sql
+    literal: object = None  # the Python value of a number or string literal
 
 
 class Compiler:
@@ -270,9 +272,10 @@ class Compiler:
     def compile(self, node: AST) -> Typed:
         kind = node.get("t")
         if kind == "num":
-            return Typed("num", self.number(node["v"]))
+            return Typed("num", self.number(node["v"]), literal=float(node["v"]))
         if kind == "str":
-            return Typed("text", self.string(node["v"]) if node["v"] != "" else self.null_text())
+            text = self.string(node["v"]) if node["v"] != "" else self.null_text()
+            return Typed("text", text, literal=node["v"])
         if kind == "bool":
             return Typed("bool", self.boolean(node["v"]))
         if kind == "field":
@@ -312,6 +315,10 @@ class Compiler:
         return Typed("num", self.arithmetic(operator, self.num(left), self.num(right)))
 
     def equals(self, left: Typed, right: Typed) -> Sql:
+        if left.literal is not None and right.literal is None:
+            left, right = right, left
+        if right.literal is not None and left.literal is None:
+            return self.equals_literal(left, right)
         if "text" not in (left.kind, right.kind):
             return self.let(
                 [self.num(left), self.num(right)],
@@ -358,6 +365,18 @@ class Compiler:
                 self.collate(rt),
                 " END)",
             ),
+        )
+
+    def equals_literal(self, value: Typed, literal: Typed) -> Sql:
+        """Rule 3 against a constant, decided at compile time: a number can only equal a
+        number, a non-numeric text only the same text, and '' only a blank."""
+        false = self.boolean(False)
+        if literal.literal == "":
+            return self.blank(value)
+        if isinstance(literal.literal, float) or is_numeric_text(literal.literal):
+            return sql("COALESCE(", self.num(value), " = ", self.num(literal), ", ", false, ")")
+        return sql(
+            "COALESCE(", self.collate(self.text(value)), " = ", literal.sql, ", ", false, ")"
         )
 
     def ordered(self, operator: str, left: Typed, right: Typed) -> Sql:
@@ -1013,36 +1032,32 @@ class Compiler:
         kind = "integer" if self.pg else "INTEGER"
         return sql("CAST(substr(", text, f", {start}, {length}) AS {kind})")
 
-    def epoch_seconds(self, text: Sql, date_format: Sql) -> Sql:
-        """Seconds since 1970 of a date or datetime text, or NULL (never an error)."""
-        clock = [
-            self.optional_integer(text, 12),
-            self.optional_integer(text, 15),
-            self.optional_integer(text, 18),
-        ]
-        ymd = [self.integer(text, 1, 4), self.integer(text, 6, 2), self.integer(text, 9, 2)]
+    def epoch_seconds(self, text: Sql, date_format: Sql, known_format: str | None) -> Sql:
+        """Seconds since 1970 of a date or datetime text, or NULL (never an error).
+
+        ISO is always accepted; `mdy`/`dmy` add their order. When the format is a literal, only
+        the orders it allows are compiled."""
+        clock = [self.optional_integer(text, start) for start in (12, 15, 18)]
         year_last = self.integer(text, 7, 4)
-        mdy = [year_last, self.integer(text, 1, 2), self.integer(text, 4, 2)]
-        dmy = [year_last, self.integer(text, 4, 2), self.integer(text, 1, 2)]
-        return sql(
-            "(CASE WHEN ",
-            self.matches_date(text, "ymd"),
-            " THEN ",
-            self.civil_seconds(*ymd, *clock),
-            " WHEN ",
-            date_format,
-            " = 'mdy' AND ",
-            self.matches_date(text, "mdy"),
-            " THEN ",
-            self.civil_seconds(*mdy, *clock),
-            " WHEN ",
-            date_format,
-            " = 'dmy' AND ",
-            self.matches_date(text, "dmy"),
-            " THEN ",
-            self.civil_seconds(*dmy, *clock),
-            " END)",
-        )
+        orders = {
+            "ymd": [self.integer(text, 1, 4), self.integer(text, 6, 2), self.integer(text, 9, 2)],
+            "mdy": [year_last, self.integer(text, 1, 2), self.integer(text, 4, 2)],
+            "dmy": [year_last, self.integer(text, 4, 2), self.integer(text, 1, 2)],
+        }
+        parts: list[str | Sql] = ["(CASE"]
+        for order, day_parts in orders.items():
+            if known_format is not None and order not in ("ymd", known_format):
+                continue
+            parts.append(" WHEN ")
+            if order != "ymd" and known_format is None:
+                parts += [date_format, f" = '{order}' AND "]
+            parts += [
+                self.matches_date(text, order),
+                " THEN ",
+                self.civil_seconds(*day_parts, *clock),
+            ]
+        parts.append(" END)")
+        return sql(*parts)
 
     def optional_integer(self, text: Sql, start: int) -> Sql:
         return sql(
@@ -1130,22 +1145,28 @@ class Compiler:
             return Sql("CAST(floor(extract(epoch FROM now())) AS double precision)")
         return Sql("CAST(strftime('%s', 'now') AS REAL)")
 
-    def moment(self, typed: Typed, date_format: Sql) -> Sql:
+    def moment(self, typed: Typed, date_format: Sql, known_format: str | None) -> Sql:
+        now = self.now_seconds()
+        today = sql("(floor(", now, " / 86400) * 86400)")
+        keyword = typed.literal.lower() if isinstance(typed.literal, str) else None
+        if keyword == "today":
+            return today
+        if keyword == "now":
+            return now
+
         def build(text: Sql) -> Sql:
-            keyword = self.lower(text)
-            now = self.now_seconds()
+            lowered = self.lower(text)
             return sql(
                 "(CASE WHEN ",
-                keyword,
-                " = 'today' THEN floor(",
-                now,
-                " / 86400) * 86400 ",
-                "WHEN ",
-                keyword,
+                lowered,
+                " = 'today' THEN ",
+                today,
+                " WHEN ",
+                lowered,
                 " = 'now' THEN ",
                 now,
                 " ELSE ",
-                self.epoch_seconds(text, date_format),
+                self.epoch_seconds(text, date_format, known_format),
                 " END)",
             )
 
@@ -1154,6 +1175,8 @@ class Compiler:
     def datediff(self, args: list[Typed]) -> Sql:
         units = self.nonblank_text(args[2])
         date_format = self.nonblank_text(args[3]) if len(args) > 3 else self.string("ymd")
+        known = args[3].literal if len(args) > 3 else "ymd"
+        known_format = known if known in ("ymd", "mdy", "dmy") else None
         signed = self.cond(args[4]) if len(args) > 4 else self.boolean(False)
         seconds = " ".join(
             f"WHEN '{unit}' THEN {value!r}" for unit, value in SECONDS_PER_UNIT.items()
@@ -1184,8 +1207,8 @@ class Compiler:
             [
                 units,
                 date_format,
-                self.moment(args[0], date_format),
-                self.moment(args[1], date_format),
+                self.moment(args[0], date_format, known_format),
+                self.moment(args[1], date_format, known_format),
                 signed,
             ],
             build,
@@ -1193,7 +1216,7 @@ class Compiler:
 
     def date_part(self, x: Typed, start: int, length: int) -> Typed:
         def build(text: Sql) -> Sql:
-            valid = sql("(", self.epoch_seconds(text, Sql("'ymd'")), " IS NOT NULL)")
+            valid = sql("(", self.epoch_seconds(text, Sql("'ymd'"), "ymd"), " IS NOT NULL)")
             part = self.integer(text, start, length)
             return sql(
                 "CASE WHEN ",
@@ -1272,6 +1295,8 @@ def evaluate_many(
     compiled = [compiler.compile(ast) for compiler, ast in zip(compilers, asts, strict=True)]
     with _connect(dialect, dsn) as connection:
         cursor = connection.cursor()
+        if dialect == POSTGRES:  # JIT-compiling one-row queries only costs time
+            cursor.execute("SET LOCAL jit = off")
         json_type = "jsonb" if dialect == POSTGRES else "TEXT"
         cursor.execute(
             f"CREATE TEMPORARY TABLE logic_records (id integer PRIMARY KEY, data {json_type})"
