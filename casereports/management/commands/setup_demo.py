@@ -26,7 +26,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo site: {DEMO_SITE['name']} ({DEMO_SITE['code']})")
         self.stdout.write("Demo logins (development only; new passwords on every run):")
         for username, role_label, password in logins:
-            self.stdout.write(f"  {username:<24} {password}   {role_label}")
+            self.stdout.write(f"  {username:<28} {password}   {role_label}")
 
 
 @transaction.atomic
