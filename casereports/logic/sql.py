@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from casereports.logic.evaluate import SECONDS_PER_UNIT
 from casereports.logic.parser import AST, LogicError
 from casereports.logic.values import is_numeric_text
 
@@ -27,14 +28,6 @@ SQLITE = "sqlite"
 DIALECTS = (POSTGRES, SQLITE)
 MAX_DOUBLE = "1.7976931348623157e308"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECONDS_PER_UNIT = {
-    "y": 86400 * 365.2425,
-    "M": 86400 * 30.44,
-    "d": 86400.0,
-    "h": 3600.0,
-    "m": 60.0,
-    "s": 1.0,
-}
 _let_names = itertools.count()
 
 

@@ -1,56 +1,20 @@
 """The SQL compiler: same answers as the other engines, and no data can make the SQL raise."""
 
 import random
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conformance_helpers import assert_conformance_passes
 
 from casereports.logic import evaluate, parse
 from casereports.logic.sql import evaluate_many
 
-HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
-
-
-def run_conformance(engine: str, env_dsn: str | None = None) -> str:
-    env = None
-    if env_dsn:
-        import os
-
-        env = {**os.environ, "GDSI_LOGIC_POSTGRES_URL": env_dsn}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "casereports.logic",
-            "check",
-            str(HERE / "conformance.jsonl"),
-            "--engine",
-            engine,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return result.stdout
-
-
-def assert_all_passed(output: str) -> None:
-    last_line = output.strip().splitlines()[-1]
-    assert re.fullmatch(r"\d+ passed, 0 failed", last_line), output[-3000:]
-    assert int(last_line.split()[0]) >= 900
-
 
 def test_conformance_file_passes_on_sqlite():
-    assert_all_passed(run_conformance("sqlite"))
+    assert_conformance_passes("sqlite")
 
 
 def test_conformance_file_passes_on_postgres(postgres_dsn):
-    assert_all_passed(run_conformance("postgres", postgres_dsn))
+    assert_conformance_passes("postgres", postgres_dsn)
 
 
 NULL_LOGIC = [
