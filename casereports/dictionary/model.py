@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 HEADER = (
@@ -126,17 +127,14 @@ class DataDictionary:
         return self.fields[0].name
 
     def field(self, name: str) -> Field:
-        return self._by_name()[name]
+        return self._fields_by_name[name]
 
     def __contains__(self, name: str) -> bool:
-        return name in self._by_name()
+        return name in self._fields_by_name
 
-    def _by_name(self) -> dict[str, Field]:
-        by_name = self.__dict__.get("_by_name_cache")
-        if by_name is None:
-            by_name = {f.name: f for f in self.fields}
-            self.__dict__["_by_name_cache"] = by_name
-        return by_name
+    @cached_property
+    def _fields_by_name(self) -> dict[str, Field]:
+        return {f.name: f for f in self.fields}
 
     def to_csv(self) -> str:
         from casereports.dictionary.writer import dictionary_to_csv
