@@ -27,6 +27,13 @@ POSTGRES = "postgresql"
 SQLITE = "sqlite"
 DIALECTS = (POSTGRES, SQLITE)
 MAX_DOUBLE = "1.7976931348623157e308"
+HALF_MAX_DOUBLE = "8.988465674311579e307"
+TWO_600 = f"{2.0**600!r}"
+TWO_MINUS_475 = f"{2.0**-475!r}"
+ZERO_DOUBLE = "CAST(0 AS double precision)"
+# Largest x with a finite exp(x), smallest with exp(x) > 0 (glibc, as Python uses).
+EXP_MAX = 709.782712893384
+EXP_MIN = -745.1332191019411
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _let_names = itertools.count()
 
@@ -58,6 +65,25 @@ def joined(separator: str, fragments: Sequence[Sql]) -> Sql:
     return sql(*parts)
 
 
+# A numeric at or above this becomes an infinite double, at or below the other zero; the exact
+# limits are 2^1024 - 2^970 and 2^-1075, rounded here to the side that cannot raise.
+NUMERIC_OVERFLOW = "1.7976931348623158079e308"
+NUMERIC_UNDERFLOW = "2.4703282292062327208828439643411068618253e-324"
+
+
+def _numeric_to_double(number: Sql) -> Sql:
+    """PostgreSQL numeric to the nearest double, blank beyond the range (a cast would raise)."""
+    return sql(
+        "CASE WHEN abs(",
+        number,
+        f") >= {NUMERIC_OVERFLOW} THEN NULL WHEN abs(",
+        number,
+        f") <= {NUMERIC_UNDERFLOW} THEN CAST(0 AS double precision) ELSE CAST(",
+        number,
+        " AS double precision) END",
+    )
+
+
 def _cheap(value: Sql) -> bool:
     """Short enough, and free of subqueries, to repeat instead of binding."""
     return "SELECT" not in value.text and len(value.text) <= 120
@@ -68,6 +94,10 @@ class Typed:
     kind: str  # "bool", "num" or "text"
     sql: Sql
     literal: object = None  # the Python value of a number or string literal
+    # SQLite arithmetic only: the number may still be infinite. `+ - *` carry infinity and NaN
+    # (NULL) exactly as blank would, so the test for it waits until the value leaves the chain
+    # of arithmetic: each test nests two calls, and SQLite's parser allows little nesting.
+    unbounded: bool = False
 
 
 class Compiler:
@@ -109,7 +139,9 @@ class Compiler:
             body(*[Sql(name) for name in names]),
             " FROM (SELECT ",
             columns,
-            ") AS _let)",
+            # OFFSET 0 keeps PostgreSQL from pulling the subquery up and substituting each
+            # value back at every use, which multiplies nested bindings at plan time.
+            " OFFSET 0) AS _let)" if self.pg else ") AS _let)",
         )
 
     # --- conversions between the three types --------------------------------------------------
@@ -145,19 +177,81 @@ class Compiler:
 
     def text_to_number(self, text: Sql) -> Sql:
         def convert(value: Sql) -> Sql:
-            cast = sql("CAST(", value, " AS double precision)" if self.pg else " AS REAL)")
-            guarded = sql("CASE WHEN ", self.is_numeric(value), " THEN ", cast, " END")
-            if self.pg:  # strtod overflow raises in PostgreSQL: 310+ digits before the point
-                return sql("CASE WHEN length(", value, ") < 300 THEN ", guarded, " END")
-            return self.finite(guarded)
+            if self.pg:
+                return sql(
+                    "CASE WHEN ",
+                    self.is_numeric(value),
+                    " THEN CASE WHEN length(",
+                    value,
+                    ") < 300 THEN CAST(",
+                    value,
+                    " AS double precision) ELSE ",
+                    self._pg_long_number(value),
+                    " END END",
+                )
+            return self._sqlite_number(value)
 
         return self.let([text], convert)
+
+    def _pg_long_number(self, value: Sql) -> Sql:
+        """A numeric string of 300 characters or more (a plain cast could overflow and raise):
+        through numeric, keeping 1100 decimals (beyond any double); blank beyond the range."""
+        unsigned = sql("ltrim(", value, ", '+-')")
+        whole = sql("ltrim(split_part(", unsigned, ", '.', 1), '0')")
+        decimals = sql("left(split_part(", unsigned, ", '.', 2), 1100)")
+        number = sql(
+            "CAST((CASE WHEN left(",
+            value,
+            ", 1) = '-' THEN '-' ELSE '' END) || COALESCE(NULLIF(",
+            whole,
+            ", ''), '0') || '.' || ",
+            decimals,
+            " || '0' AS numeric)",
+        )
+        return sql(
+            "CASE WHEN length(",
+            whole,
+            ") > 309 THEN NULL ELSE ",
+            _numeric_to_double(number),
+            " END",
+        )
+
+    def _sqlite_number(self, value: Sql) -> Sql:
+        """SQLite's text-to-real conversion is not correctly rounded ('2.561612' gives
+        2.5616120000000002), so up to 15 significant digits the string is read as an exact
+        integer divided by an exact power of ten: one IEEE rounding, as Python's float().
+        One flat CASE: SQLite's parser allows only about 18 nested CASEs in all."""
+        digits = sql("ltrim(replace(", value, ", '.', ''), '-+')")
+        decimals = sql("max(length(", value, ") - instr(", value, " || '.', '.'), 0)")
+        exact = sql("CAST(", digits, " AS INTEGER) / CAST('1e' || ", decimals, " AS REAL)")
+        return sql(
+            "CASE WHEN NOT ",
+            self.is_numeric(value),
+            " THEN NULL ",
+            "WHEN length(ltrim(",
+            digits,
+            ", '0')) > 15 OR ",
+            decimals,
+            " > 22 ",
+            "THEN NULLIF(NULLIF(CAST(",
+            value,
+            " AS REAL), 9e999), -9e999) ",
+            "WHEN substr(",
+            value,
+            ", 1, 1) = '-' THEN -(",
+            exact,
+            ") ELSE ",
+            exact,
+            " END",
+        )
 
     def num(self, typed: Typed) -> Sql:
         if typed.kind == "num":
             return typed.sql
-        if typed.kind == "bool":
-            return sql("(CASE WHEN ", typed.sql, " THEN 1.0 ELSE 0.0 END)")
+        if typed.kind == "bool":  # PostgreSQL would type 1.0 as numeric, which prints 1.0
+            one, zero = ("1", "0") if self.pg else ("1.0", "0.0")
+            number = sql("(CASE WHEN ", typed.sql, f" THEN {one} ELSE {zero} END)")
+            return sql("CAST(", number, " AS double precision)") if self.pg else number
         return self.text_to_number(typed.sql)
 
     def text(self, typed: Typed) -> Sql:
@@ -263,6 +357,13 @@ class Compiler:
     # --- nodes -------------------------------------------------------------------------------
 
     def compile(self, node: AST) -> Typed:
+        typed = self.compile_open(node)
+        if typed.unbounded:
+            return Typed("num", self.finite(typed.sql))
+        return typed
+
+    def compile_open(self, node: AST) -> Typed:
+        """Like compile, but a SQLite arithmetic result may still be infinite (`unbounded`)."""
         kind = node.get("t")
         if kind == "num":
             return Typed("num", self.number(node["v"]), literal=float(node["v"]))
@@ -295,6 +396,8 @@ class Compiler:
 
     def binary(self, node: AST) -> Typed:
         operator = node["op"]
+        if not self.pg and operator in ("+", "-", "*", "/", "^"):
+            return self.sqlite_arithmetic(operator, node["l"], node["r"])
         left, right = self.compile(node["l"]), self.compile(node["r"])
         if operator in ("and", "or"):
             return Typed(
@@ -406,6 +509,20 @@ class Compiler:
     def collate(self, text: Sql) -> Sql:
         return sql(text, ' COLLATE "C"') if self.pg else text
 
+    def sqlite_arithmetic(self, operator: str, left: AST, right: AST) -> Typed:
+        """SQLite: NULL propagates, x / 0 is NULL, NaN becomes NULL and overflow is infinity,
+        which `compile` turns into blank once the value leaves `+ - *`."""
+        carries = operator in "+-*"
+        operands = []
+        for child in (left, right):
+            typed = self.compile_open(child) if carries else self.compile(child)
+            operands.append(typed.sql if typed.unbounded else self.num(typed))
+        if operator == "^":
+            return Typed("num", sql("power(", operands[0], ", ", operands[1], ")"), unbounded=True)
+        return Typed(
+            "num", sql("(", operands[0], f" {operator} ", operands[1], ")"), unbounded=True
+        )
+
     def arithmetic(self, operator: str, left: Sql, right: Sql) -> Sql:
         if not self.pg:  # NULL propagates, x / 0 is NULL, overflow is infinity: no binding needed
             if operator == "^":
@@ -432,61 +549,116 @@ class Compiler:
         return self.let([left, right], guarded)
 
     def safe(self, result: Sql, a: Sql, b: Sql, operator: str) -> Sql:
-        """PostgreSQL raises on float overflow and underflow: test the magnitudes first."""
+        """PostgreSQL raises on float overflow and underflow where IEEE would give infinity or
+        zero: decide from the magnitudes first, with tests that cannot raise themselves.
+
+        Operands are finite here (PostgreSQL numbers never hold infinity). Overflow is blank,
+        underflow is zero, as in the Python engine.
+        """
         if not self.pg:
             return self.finite(result)
         if operator in "+-":
+            # Only two operands of at least 1, one above 1e300, can overflow; halving them is
+            # then exact and tells without overflowing.
+            halved = sql("abs(", a, " * 0.5 ", operator, " ", b, " * 0.5)")
             return sql(
                 "CASE WHEN abs(",
                 a,
-                ") < 8.98e307 AND abs(",
+                ") <= 1e300 AND abs(",
                 b,
-                ") < 8.98e307 THEN ",
+                ") <= 1e300 ",
+                "OR abs(",
+                a,
+                ") < 1 OR abs(",
+                b,
+                ") < 1 THEN ",
+                result,
+                " WHEN ",
+                halved,
+                f" <= {HALF_MAX_DOUBLE} THEN ",
                 result,
                 " END",
             )
-        log_a = sql("ln(abs(", a, "))")
-        log_b = sql("ln(abs(", b, "))")
-        magnitude = sql(log_a, " + ", log_b) if operator == "*" else sql(log_a, " - ", log_b)
+        if operator == "*":
+            log10 = sql("(log(abs(", a, ")) + log(abs(", b, ")))")
+            halved = sql(
+                "CASE WHEN abs(",
+                a,
+                ") >= abs(",
+                b,
+                ") THEN (",
+                a,
+                " * 0.5) * ",
+                b,
+                " ELSE ",
+                a,
+                " * (",
+                b,
+                " * 0.5) END",
+            )
+            scaled = sql(
+                "CASE WHEN abs(",
+                a,
+                ") <= abs(",
+                b,
+                ") THEN (",
+                a,
+                f" * {TWO_600}) * ",
+                b,
+                " ELSE ",
+                a,
+                " * (",
+                b,
+                f" * {TWO_600}) END",
+            )
+            zero = sql(a, " = 0 OR ", b, " = 0")
+        else:
+            log10 = sql("(log(abs(", a, ")) - log(abs(", b, ")))")
+            halved = sql("(", a, " * 0.5) / ", b)
+            scaled = sql("(", a, f" * {TWO_600}) / ", b)
+            zero = sql(a, " = 0")
+        moderate = sql(
+            "abs(", a, ") BETWEEN 1e-150 AND 1e150 AND abs(", b, ") BETWEEN 1e-150 AND 1e150"
+        )
+        # Near the limits a halved (or 2^600-scaled) result cannot overflow (or underflow) and
+        # tells exactly whether the true one does.
         return sql(
             "CASE WHEN ",
-            a,
-            " = 0 THEN CAST(0 AS double precision) WHEN ",
-            b,
-            " = 0 THEN ",
-            "CAST(0 AS double precision) WHEN ",
-            magnitude,
-            " > 709.78 OR ",
-            magnitude,
-            " < -708.39 THEN NULL ELSE ",
+            zero,
+            " OR ",
+            moderate,
+            " THEN ",
             result,
+            " WHEN ",
+            log10,
+            " BETWEEN -300 AND 308 THEN ",
+            result,
+            " WHEN ",
+            log10,
+            " > 308.26 THEN NULL WHEN ",
+            log10,
+            " < -323.7 THEN ",
+            ZERO_DOUBLE,
+            " WHEN ",
+            log10,
+            " > 0 THEN CASE WHEN abs(",
+            halved,
+            f") <= {HALF_MAX_DOUBLE} THEN ",
+            result,
+            " END WHEN abs(",
+            scaled,
+            f") > {TWO_MINUS_475} THEN ",
+            result,
+            " ELSE ",
+            ZERO_DOUBLE,
             " END",
         )
 
     def power(self, a: Sql, b: Sql) -> Sql:
+        """PostgreSQL's power as Python's math.pow: blank where Python raises or overflows.
+        (SQLite's pow gives NaN, so NULL, or infinity in those cases by itself.)"""
         exact = sql("power(", a, ", ", b, ")")
-        overflow = sql("ln(abs(", a, ")) * ", b)
-        checked = (
-            exact
-            if not self.pg
-            else sql(
-                "CASE WHEN ",
-                a,
-                " = 0 OR abs(",
-                a,
-                ") = 1 THEN ",
-                exact,
-                " WHEN ",
-                overflow,
-                " > 709.78 THEN NULL ",
-                "WHEN ",
-                overflow,
-                " < -708.39 THEN CAST(0 AS double precision) ELSE ",
-                exact,
-                " END",
-            )
-        )
-        return sql(
+        invalid = sql(
             "CASE WHEN ",
             a,
             " = 0 AND ",
@@ -498,8 +670,43 @@ class Compiler:
             " <> ",
             self.trunc(b),
             " THEN NULL ELSE ",
-            checked if self.pg else self.finite(exact),
+        )
+        # |b * ln|a|| decides overflow (blank) and underflow (zero); its size is first judged by
+        # logarithms, as the product itself could overflow or underflow.
+        size = sql("(log(abs(", b, ")) + log(abs(ln(abs(", a, ")))))")
+        exponent = sql("(", b, " * ln(abs(", a, ")))")
+        return sql(
+            invalid,
+            "CASE WHEN ",
+            a,
+            " = 0 OR ",
+            b,
+            " = 0 OR abs(",
+            a,
+            ") = 1 THEN ",
+            exact,
+            " WHEN ",
+            size,
+            " <= 2 THEN ",
+            exact,
+            " WHEN ",
+            size,
+            " >= 3 THEN CASE WHEN sign(",
+            b,
+            ") <> sign(ln(abs(",
+            a,
+            "))) THEN ",
+            ZERO_DOUBLE,
             " END",
+            " WHEN ",
+            exponent,
+            " > 709.7827128933 THEN NULL WHEN ",
+            exponent,
+            " < -745.1332191 THEN ",
+            ZERO_DOUBLE,
+            " ELSE ",
+            exact,
+            " END END",
         )
 
     def trunc(self, number: Sql) -> Sql:
@@ -531,8 +738,12 @@ class Compiler:
                 continue
             last = self.compile(otherwise)
             break
-        kinds = {then.kind for _, then in arms} | {last.kind}
+        branches = [then for _, then in arms] + [last]
+        # The blank literal '' is blank in any type: if(c, '', [a] / [b]) stays a number.
+        kinds = {branch.kind for branch in branches if branch.literal != ""} or {"text"}
         kind = kinds.pop() if len(kinds) == 1 else "num" if kinds == {"bool", "num"} else "text"
+        if kind == "bool" and any(branch.literal == "" for branch in branches):
+            kind = "num"  # a boolean is never blank; as a number it can be (rule 6)
         convert = {"bool": lambda t: t.sql, "num": self.num, "text": self.text}[kind]
         parts: list[str | Sql] = ["(CASE"]
         for condition, then in arms:
@@ -564,9 +775,9 @@ class Compiler:
             lambda v: sql(
                 "CASE WHEN ",
                 v,
-                " > 709.78 THEN NULL WHEN ",
+                f" > {EXP_MAX!r} THEN NULL WHEN ",
                 v,
-                " < -745 THEN 0.0 ELSE exp(",
+                f" < {EXP_MIN!r} THEN 0.0 ELSE exp(",
                 v,
                 ") END",
             ),
@@ -595,14 +806,87 @@ class Compiler:
         )
 
     def fn_mod(self, a: Typed, b: Typed) -> Typed:
+        """fmod: exact in both engines (SQLite's mod() is C's fmod)."""
+
         def mod(x: Sql, y: Sql) -> Sql:
-            remainder = sql(x, " - ", y, " * trunc(", x, " / ", y, ")")
-            exact = sql("mod(", x, ", ", y, ")")
+            if not self.pg:
+                return sql("CASE WHEN ", y, " = 0 THEN NULL ELSE mod(", x, ", ", y, ") END")
+            integers = sql(
+                x,
+                " = trunc(",
+                x,
+                ") AND ",
+                y,
+                " = trunc(",
+                y,
+                ") AND abs(",
+                x,
+                ") < 9007199254740992 AND abs(",
+                y,
+                ") < 9007199254740992",
+            )
             return sql(
-                "CASE WHEN ", y, " = 0 THEN NULL ELSE ", exact if not self.pg else remainder, " END"
+                "CASE WHEN ",
+                y,
+                " = 0 THEN NULL WHEN ",
+                integers,
+                " THEN CAST(mod(CAST(",
+                x,
+                " AS bigint), CAST(",
+                y,
+                " AS bigint)) AS double precision)",
+                " ELSE CAST(mod(",
+                self.exact_numeric(x),
+                ", ",
+                self.exact_numeric(y),
+                ") AS double precision) END",
             )
 
         return self.numeric([a, b], mod)
+
+    def exact_numeric(self, number: Sql) -> Sql:
+        """The exact decimal value of a finite double (PostgreSQL): its integer mantissa m, read
+        by scaling with powers of two, times 2^-k = 5^k * 10^-k."""
+
+        def with_shift(v: Sql, k: Sql) -> Sql:
+            mantissa = sql(
+                "CAST(CAST((",
+                v,
+                " * power(2::float8, ",
+                k,
+                " / 2)) * power(2::float8, ",
+                k,
+                " - ",
+                k,
+                " / 2) AS bigint) AS numeric)",
+            )
+            return sql(
+                "(CASE WHEN ",
+                k,
+                " >= 0 THEN ",
+                mantissa,
+                " * power(5::numeric, ",
+                k,
+                ") * CAST('1e-' || ",
+                k,
+                " AS numeric) ELSE ",
+                mantissa,
+                " * power(2::numeric, -",
+                k,
+                ") END)",
+            )
+
+        def with_value(v: Sql) -> Sql:
+            shift = sql(
+                "(CASE WHEN ",
+                v,
+                " = 0 THEN 0 ELSE 53 - CAST(floor(ln(abs(",
+                v,
+                ")) / ln(2::float8)) AS integer) END)",
+            )
+            return self.let([v, shift], with_shift)
+
+        return self.let([number], with_value)
 
     def fn_round(self, x: Typed, digits: Typed | None = None) -> Typed:
         return self.rounding("half", x, digits)
@@ -659,37 +943,55 @@ class Compiler:
                     places,
                     ") END",
                 )
-            return sql("CAST(", result, " AS double precision)")
+            return _numeric_to_double(result)
 
         return build
 
     def _sqlite_round(self, mode: str) -> Callable[[Sql, Sql], Sql]:
+        """Shift the decimal point by an exact power of ten, take printf's 15 significant
+        digits (the number as a person reads it), round to a whole number, shift back.
+        Written flat: SQLite's parser allows only about 18 nested CASEs in all."""
+
+        def whole(s: Sql) -> Sql:
+            if mode == "half":  # SQLite's round(s) is sign(s) * floor(abs(s) + 0.5)
+                return sql("round(", s, ")")
+            if mode == "up":
+                return sql("sign(", s, ") * ceil(abs(", s, "))")
+            return sql("trunc(", s, ")")
+
+        def fifteen_digits(number: Sql) -> Sql:
+            return sql("CAST(printf('%.15g', ", number, ") AS REAL)")
+
         def build(value: Sql, places: Sql) -> Sql:
-            scale = sql("power(10.0, ", places, ")")
-            scaled = sql("CAST(printf('%.15g', ", value, " * ", scale, ") AS REAL)")
-
-            def whole(s: Sql) -> Sql:
-                if mode == "half":
-                    return sql(
-                        "CASE WHEN ",
-                        s,
-                        " >= 0 THEN floor(",
-                        s,
-                        " + 0.5) ELSE ceil(",
-                        s,
-                        " - 0.5) END",
-                    )
-                if mode == "up":
-                    return sql("CASE WHEN ", s, " >= 0 THEN ceil(", s, ") ELSE floor(", s, ") END")
-                return sql("trunc(", s, ")")
-
+            scale = sql("power(10.0, abs(", places, "))")
+            # Beyond 10^308 any non-zero value rounds to 0, or away to infinity (blank).
+            beyond = sql("CASE WHEN ", value, " = 0 THEN 0.0 END") if mode == "up" else "0.0"
+            shifted = fifteen_digits(sql(value, " / ", scale))
+            if mode == "up":  # a tiny value shifted may underflow to 0 but still rounds away
+                coarse = sql("sign(", value, ") * max(ceil(abs(", shifted, ")), 1)")
+            else:
+                coarse = whole(shifted)
             return sql(
-                "CASE WHEN abs(",
+                "CASE WHEN ",
                 places,
-                ") > 300 THEN ",
+                " < -308 THEN ",
+                beyond,
+                " WHEN ",
+                places,
+                " < 0 THEN NULLIF(NULLIF(",
+                coarse,
+                " * ",
+                scale,
+                ", 9e999), -9e999)",
+                # More than 15 digits before the rounding place: the 15-digit form remains.
+                " WHEN abs(",
                 value,
+                ") * 1e-15 >= 1.0 / ",
+                scale,
+                " THEN ",
+                fifteen_digits(value),
                 " ELSE ",
-                self.let([scaled], whole),
+                whole(fifteen_digits(sql(value, " * ", scale))),
                 " / ",
                 scale,
                 " END",
@@ -706,16 +1008,21 @@ class Compiler:
         return Typed("num", self.finite(body(numbers)) if minimum else body(numbers))
 
     def fn_sum(self, *args: Typed) -> Typed:
-        return self.aggregate(args, lambda n: sql("(SELECT sum(n) FROM ", n, " AS _n)"))
+        return self.folded(args, lambda count, total: total)
 
     def fn_min(self, *args: Typed) -> Typed:
-        return self.aggregate(args, lambda n: sql("(SELECT min(n) FROM ", n, " AS _n)"))
+        return self.extreme("min", args)
 
     def fn_max(self, *args: Typed) -> Typed:
-        return self.aggregate(args, lambda n: sql("(SELECT max(n) FROM ", n, " AS _n)"))
+        return self.extreme("max", args)
+
+    def extreme(self, function: str, args: Sequence[Typed]) -> Typed:
+        """min or max ignore NULL (blank) by themselves; no filtering subquery, to nest less."""
+        values = joined(" UNION ALL ", [sql("SELECT ", self.num(arg), " AS n") for arg in args])
+        return Typed("num", self.finite(sql(f"(SELECT {function}(n) FROM (", values, ") AS _n)")))
 
     def fn_mean(self, *args: Typed) -> Typed:
-        return self.aggregate(args, lambda n: sql("(SELECT sum(n) / count(n) FROM ", n, " AS _n)"))
+        return self.folded(args, lambda count, total: self.arithmetic("/", total, count))
 
     def fn_median(self, *args: Typed) -> Typed:
         def median(numbers: Sql) -> Sql:
@@ -724,34 +1031,79 @@ class Compiler:
                 numbers,
                 " AS _n)",
             )
+            middle = sql(" FROM ", ranked, " AS _r WHERE r IN ((c + 1) / 2, (c + 2) / 2)")
+            if not self.pg:  # infinity and NaN (NULL) carry to the finite() around the aggregate
+                return sql(
+                    "(SELECT CASE WHEN count(*) = 1 THEN min(n) ELSE (min(n) + max(n)) / 2.0 END",
+                    middle,
+                    ")",
+                )
+            half_sum = self.arithmetic(
+                "/", self.arithmetic("+", Sql("_mid.lo"), Sql("_mid.hi")), self.number(2)
+            )
             return sql(
-                "(SELECT avg(n) FROM ", ranked, " AS _r WHERE r IN ((c + 1) / 2, (c + 2) / 2))"
+                "(SELECT CASE WHEN _mid.c = 1 THEN _mid.lo ELSE ",
+                half_sum,
+                " END FROM (SELECT count(*) AS c, min(n) AS lo, max(n) AS hi",
+                middle,
+                ") AS _mid)",
             )
 
         return self.aggregate(args, median)
 
     def fn_stdev(self, *args: Typed) -> Typed:
-        def stdev(numbers: Sql) -> Sql:
-            mean = sql("(SELECT sum(n) / count(n) FROM ", numbers, " AS _m)")
-            squares = sql(
-                "(SELECT sum((n - _mean.m) * (n - _mean.m)) FROM ",
-                numbers,
-                " AS _s, (SELECT ",
-                mean,
-                " AS m) AS _mean)",
-            )
-            count = sql("(SELECT count(n) FROM ", numbers, " AS _c)")
-            return sql(
-                "(CASE WHEN ",
-                count,
-                " < 2 THEN NULL ELSE sqrt(",
-                squares,
-                " / (",
-                count,
-                " - 1)) END)",
-            )
+        def stdev(count: Sql, total: Sql, numbers: Sequence[Sql]) -> Sql:
+            def with_mean(mean: Sql) -> Sql:
+                squares = [
+                    self.let(
+                        [self.arithmetic("-", n, mean)],
+                        lambda deviation: self.arithmetic("*", deviation, deviation),
+                    )
+                    for n in numbers
+                ]
+                variance = self.arithmetic(
+                    "/", self.sum_left_to_right(numbers, squares), sql("(", count, " - 1)")
+                )
+                return sql("sqrt(", variance, ")")
 
-        return self.aggregate(args, stdev)
+            spread = self.let([self.arithmetic("/", total, count)], with_mean)
+            return sql("CASE WHEN ", count, " >= 2 THEN ", spread, " END")
+
+        return self.folded(args, stdev, with_numbers=True)
+
+    def folded(
+        self, args: Sequence[Typed], body: Callable[..., Sql], with_numbers: bool = False
+    ) -> Typed:
+        """body(count, total[, numbers]) over the numeric arguments, blank when there are none.
+
+        The total adds left to right from 0, as the Python and JavaScript engines do (SQL's
+        sum() may not: SQLite 3.43+ compensates, PostgreSQL raises on overflow)."""
+
+        def build(*numbers: Sql) -> Sql:
+            count = joined(
+                " + ", [sql("CASE WHEN ", n, " IS NULL THEN 0 ELSE 1 END") for n in numbers]
+            )
+            count = sql("CAST(", count, " AS double precision)" if self.pg else " AS REAL)")
+            total = self.sum_left_to_right(numbers, numbers)
+            result = body(count, total, numbers) if with_numbers else body(count, total)
+            return sql("CASE WHEN ", count, " > 0 THEN ", self.finite(result), " END")
+
+        return Typed("num", self.let([self.num(arg) for arg in args], build))
+
+    def sum_left_to_right(self, numbers: Sequence[Sql], terms: Sequence[Sql]) -> Sql:
+        """0 + term1 + term2 + ..., skipping the terms whose number is blank; a term that is
+        blank although its number is not (an overflow) makes the total blank."""
+        zero = self.number(0)
+        present = [
+            sql("(CASE WHEN ", n, " IS NULL THEN ", zero, " ELSE ", term, " END)")
+            for n, term in zip(numbers, terms, strict=True)
+        ]
+        if not self.pg:  # IEEE: infinity and NaN (NULL) carry to the end, where finite() looks
+            return sql("(", zero, " + ", joined(" + ", present), ")")
+        total = zero
+        for term in present:
+            total = self.arithmetic("+", total, term)
+        return total
 
     def fn_isnumber(self, x: Typed) -> Typed:
         return Typed("bool", sql("(", self.num(x), " IS NOT NULL)"))
@@ -1239,6 +1591,11 @@ def compile_value(ast: AST, field_sql: Callable[[str], str], dialect: str) -> tu
     """A SQL expression for the value (NULL for blank) and its parameters."""
     compiled = Compiler(field_sql, dialect).compile(ast)
     return compiled.sql.text, list(compiled.sql.params)
+
+
+def compile_expression(ast: AST, field_sql: Callable[[str], str], dialect: str) -> tuple[str, list]:
+    """The name the helpers agreed on (see `compile_value`)."""
+    return compile_value(ast, field_sql, dialect)
 
 
 def compile_condition(ast: AST, field_sql: Callable[[str], str], dialect: str) -> tuple[str, list]:
