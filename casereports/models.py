@@ -68,3 +68,136 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} - {self.role} at {self.site.code}"
+
+
+REPORT_SOURCES = [("clinicians", "Clinician report"), ("patients", "Patient self-report")]
+
+
+class CaseStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    LOCKED = "locked", "Locked"
+
+
+class CaseQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "CaseQuerySet":
+        """The cases `user` may read; the one place this is decided is `casereports.access`."""
+        from casereports.access import visible_cases
+
+        return visible_cases(user, self)
+
+
+class Case(models.Model):
+    """One case report. Written only through `casereports.services.cases`.
+
+    `data` maps field names to values as REDCap exports them (strings, "" for blank,
+    `name___code` for checkbox options). `version` rises by one on every write, so a save made
+    from an older copy is refused instead of overwriting someone else's change.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="cases")
+    secret_name = models.CharField(max_length=40, unique=True)
+    report_source = models.CharField(max_length=16, choices=REPORT_SOURCES, default="clinicians")
+    status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.DRAFT)
+    dictionary_version = models.ForeignKey(
+        DictionaryVersion, on_delete=models.PROTECT, related_name="cases"
+    )
+    data = models.JSONField(default=dict)
+    version = models.PositiveIntegerField(default=1)
+    last_form = models.CharField(max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    consent_withdrawn = models.BooleanField(default=False)
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["site", "status"]),
+            models.Index(fields=["site", "-updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.secret_name
+
+    @property
+    def is_locked(self) -> bool:
+        return self.status == CaseStatus.LOCKED
+
+
+class AuditEvent(models.Model):
+    """One append-only audit event, hash-chained to the one before (`casereports.audit`).
+
+    `actor_username`, `site_code` and `case_secret_name` are copies so that the trail still reads
+    when a user, site or case is gone; no foreign key may cascade into this table.
+    """
+
+    at = models.DateTimeField()
+    action = models.CharField(max_length=40, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
+        db_constraint=False, related_name="+",
+    )  # fmt: skip
+    actor_username = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=32, blank=True)
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )  # fmt: skip
+    site_code = models.CharField(max_length=32, blank=True)
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="audit_events",
+    )  # fmt: skip
+    case_secret_name = models.CharField(max_length=40, blank=True)
+    channel = models.CharField(max_length=16)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict)
+    previous_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["case", "id"]), models.Index(fields=["site", "id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} by {self.actor_username or '-'}"
+
+
+class ApiToken(models.Model):
+    """A per-user API token. Only its SHA-256 is stored; the token is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+
+class AuditHead(models.Model):
+    """The end of the audit chain (one row): appends lock it, `verify_audit` compares with it,
+    so removing the newest events is detected too."""
+
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+    last_event_id = models.BigIntegerField(default=0)
+    event_count = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"audit head at event {self.last_event_id}"

@@ -1,0 +1,138 @@
+"""Who may do what, decided in one place.
+
+A user's rights come only from their memberships (user, site, role) and the permissions each
+role bundles (`casereports.roles`). Views, the API and the admin ask this module; none of them
+filters cases by site themselves. Superusers get no case access from being superusers: they
+need a membership like everyone else, so the Django admin is no way around site scoping.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+
+from casereports.roles import (
+    EDIT_CASES,
+    LOCK_CASES,
+    MANAGE_MEMBERS,
+    ROLES,
+    VIEW_ALL_SITES,
+    VIEW_CASES,
+)
+
+if TYPE_CHECKING:
+    from casereports.models import Case, Site
+
+_CACHE_ATTRIBUTE = "_gdsi_memberships"
+
+
+def memberships(user) -> list[tuple[int, str]]:
+    """(site id, role code) for each of the user's memberships, read once per user object."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    cached = getattr(user, _CACHE_ATTRIBUTE, None)
+    if cached is None:
+        cached = list(user.memberships.values_list("site_id", "role"))
+        setattr(user, _CACHE_ATTRIBUTE, cached)
+    return cached
+
+
+def forget(user) -> None:
+    """Drop the cached memberships (after they change)."""
+    if hasattr(user, _CACHE_ATTRIBUTE):
+        delattr(user, _CACHE_ATTRIBUTE)
+
+
+def permissions_at(user, site_id: int) -> frozenset[str]:
+    granted: set[str] = set()
+    for member_site, role in memberships(user):
+        if member_site == site_id and role in ROLES:
+            granted |= ROLES[role].permissions
+    return frozenset(granted)
+
+
+def all_permissions(user) -> frozenset[str]:
+    granted: set[str] = set()
+    for _, role in memberships(user):
+        if role in ROLES:
+            granted |= ROLES[role].permissions
+    return frozenset(granted)
+
+
+def has_permission(user, permission: str, site: Site | int | None = None) -> bool:
+    """`permission` at `site`, or at any of the user's sites when `site` is None."""
+    if site is None:
+        return permission in all_permissions(user)
+    site_id = site if isinstance(site, int) else site.pk
+    return permission in permissions_at(user, site_id)
+
+
+def site_ids_with(user, permission: str) -> list[int]:
+    return sorted(
+        {
+            site
+            for site, role in memberships(user)
+            if role in ROLES and permission in ROLES[role].permissions
+        }
+    )
+
+
+def sees_all_sites(user) -> bool:
+    return VIEW_ALL_SITES in all_permissions(user)
+
+
+def visible_cases(user, cases: QuerySet[Case] | None = None) -> QuerySet[Case]:
+    """Cases the user may read: their sites' cases, or every site's for central roles."""
+    from casereports.models import Case
+
+    cases = Case.objects.all() if cases is None else cases
+    if sees_all_sites(user):
+        return cases
+    return cases.filter(site_id__in=site_ids_with(user, VIEW_CASES))
+
+
+def editable_cases(user, cases: QuerySet[Case] | None = None) -> QuerySet[Case]:
+    from casereports.models import Case
+
+    cases = Case.objects.all() if cases is None else cases
+    return cases.filter(site_id__in=site_ids_with(user, EDIT_CASES))
+
+
+def can_view_case(user, case: Case) -> bool:
+    return sees_all_sites(user) or has_permission(user, VIEW_CASES, case.site_id)
+
+
+def can_edit_case(user, case: Case) -> bool:
+    return has_permission(user, EDIT_CASES, case.site_id)
+
+
+def can_lock_case(user, case: Case) -> bool:
+    return has_permission(user, LOCK_CASES, case.site_id)
+
+
+def entry_sites(user) -> QuerySet[Site]:
+    """Sites where the user may create cases."""
+    from casereports.models import Site
+
+    return Site.objects.filter(pk__in=site_ids_with(user, EDIT_CASES))
+
+
+def managed_sites(user) -> QuerySet[Site]:
+    """Sites whose members (and audit trail) the user manages."""
+    from casereports.models import Site
+
+    return Site.objects.filter(pk__in=site_ids_with(user, MANAGE_MEMBERS))
+
+
+def role_at(user, site_id: int | None) -> str:
+    """The user's role codes at a site (for the audit trail), or at all sites if none given."""
+    roles = sorted(
+        {role for member_site, role in memberships(user) if site_id in (None, member_site)}
+    )
+    return ",".join(roles)[:32]
+
+
+def is_staff_role(user) -> bool:
+    """True when any of the user's roles is a staff role (two-factor authentication required)."""
+    return any(ROLES[role].staff for _, role in memberships(user) if role in ROLES)

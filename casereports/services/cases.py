@@ -1,0 +1,279 @@
+"""Every write to a case: validate, write, append the audit event, in one transaction.
+
+Views, the API and (later) imports and tasks call these functions; nothing else saves a case.
+Each function checks the actor's rights through `casereports.access` and takes the version the
+actor last saw, so a save made from a stale copy is refused instead of overwriting a change.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
+
+from casereports import access, entry
+from casereports.audit import AuditContext, record_event
+from casereports.models import Case, CaseStatus, DictionaryVersion, Site
+from casereports.services.dictionaries import dictionary_of
+
+SECRET_NAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 - no 0/O, 1/I: read aloud safely
+SECRET_NAME_LENGTH = 10  # 32^10 = 2^50 names: unguessable, and never derived from identity
+
+
+class CaseServiceError(Exception):
+    """A refused write; `message` is written for the person who tried it."""
+
+    code = "refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotAllowed(CaseServiceError):
+    code = "permission_denied"
+
+
+class StaleVersion(CaseServiceError):
+    code = "conflict"
+
+
+class CaseLocked(CaseServiceError):
+    code = "locked"
+
+
+class ReasonRequired(CaseServiceError):
+    code = "reason_required"
+
+
+class BadCredentials(CaseServiceError):
+    code = "bad_password"
+
+
+class InvalidEntry(CaseServiceError):
+    code = "invalid"
+
+    def __init__(self, result: entry.EntryResult) -> None:
+        count = len(result.errors) + len(result.warnings)
+        super().__init__(f"{count} field(s) need attention; nothing was saved")
+        self.result = result
+
+
+@dataclass
+class SaveOutcome:
+    case: Case
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+
+
+def new_secret_name(prefix: str = "C_") -> str:
+    return prefix + "".join(secrets.choice(SECRET_NAME_ALPHABET) for _ in range(SECRET_NAME_LENGTH))
+
+
+def _denied(context: AuditContext, message: str, *, site=None, case=None, what: str) -> NotAllowed:
+    """Record the denial (in its own transaction, so it stays) and return the error to raise.
+    Call it outside the write's transaction, which the raised error rolls back."""
+    record_denial(context, what, site=site, case=case)
+    return NotAllowed(message)
+
+
+def _require(context: AuditContext, allowed, case: Case, message: str, what: str) -> None:
+    if not allowed(context.user, case):
+        raise _denied(context, message, case=case, what=what)
+
+
+def create_case(context: AuditContext, site: Site, *, report_source: str = "clinicians") -> Case:
+    """A new draft at `site`, under the current dictionary version."""
+    if not access.has_permission(context.user, access.EDIT_CASES, site):
+        raise _denied(context, "You cannot create cases at this site.", site=site, what="create")
+    version = DictionaryVersion.objects.current()
+    if version is None:
+        raise CaseServiceError("No data dictionary is loaded; run load_dictionary first.")
+    values = entry.blank_record(dictionary_of(version))
+    record = entry.EntryResult(values=values)
+    entry.settle(dictionary_of(version), record)
+    values["report_source"] = report_source if "report_source" in values else ""
+    with transaction.atomic():
+        case = Case.objects.create(
+            site=site,
+            secret_name=new_secret_name("P_" if report_source == "patients" else "C_"),
+            report_source=report_source,
+            dictionary_version=version,
+            data={},
+            created_by=context.user,
+        )
+        values[dictionary_of(version).record_id] = case.secret_name
+        case.data = values
+        case.save(update_fields=["data"])
+        record_event(
+            context,
+            "case.created",
+            case=case,
+            details={"report_source": report_source, "dictionary": version.content_hash},
+        )
+    return case
+
+
+def _locked_for_write(
+    context: AuditContext, case_id: int, expected_version: int, what: str
+) -> Case:
+    case = Case.objects.select_for_update().select_related("site").get(pk=case_id)
+    if not access.can_edit_case(context.user, case):  # rights changed since the check before
+        raise NotAllowed("You cannot change this case.")
+    if case.is_locked:
+        raise CaseLocked("This case is locked; a site manager must unlock it before any change.")
+    if case.version != expected_version:
+        raise StaleVersion(
+            "Someone else saved this case after you opened it "
+            f"(you had version {expected_version}, it is now at version {case.version}). "
+            "Nothing was overwritten: reload the case to see their change, then enter yours again."
+        )
+    return case
+
+
+def save_form(
+    context: AuditContext,
+    case: Case,
+    submitted: Mapping[str, object],
+    *,
+    expected_version: int,
+    form: str | None = None,
+    confirmed: Iterable[str] = (),
+    reason: str = "",
+) -> SaveOutcome:
+    """Save one form's values (all forms when `form` is None) as a draft, or, once the case is
+    submitted, as an edit that needs a reason for change."""
+    reason = reason.strip()
+    _require(context, access.can_edit_case, case, "You cannot change this case.", "edit case")
+    with transaction.atomic():
+        case = _locked_for_write(context, case.pk, expected_version, "edit case")
+        if case.status == CaseStatus.SUBMITTED and not reason:
+            raise ReasonRequired("This case has been submitted: give a reason for the change.")
+        dictionary = dictionary_of(case.dictionary_version)
+        result = entry.apply_entry(
+            dictionary,
+            case.data,
+            submitted,
+            form=form,
+            confirmed=confirmed,
+            require=case.status == CaseStatus.SUBMITTED,
+        )
+        if result.errors or result.warnings:
+            raise InvalidEntry(result)
+        changes = entry.changed_keys(case.data, result.values)
+        if form:
+            case.last_form = form
+        if changes:
+            case.data = result.values
+            case.version += 1
+            case.save(update_fields=["data", "version", "last_form", "updated_at"])
+            record_event(
+                context,
+                "case.changed",
+                case=case,
+                details={
+                    "form": form or "",
+                    "reason": reason,
+                    "version": case.version,
+                    "changes": [{"field": k, "old": old, "new": new} for k, old, new in changes],
+                    "cleared_by_branching": result.cleared,
+                },
+            )
+        elif form:
+            case.save(update_fields=["last_form"])
+    return SaveOutcome(case, changes, result.cleared)
+
+
+def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> Case:
+    """Draft to submitted: every required field that is shown must have a value."""
+    _require(context, access.can_edit_case, case, "You cannot submit this case.", "submit case")
+    with transaction.atomic():
+        case = _locked_for_write(context, case.pk, expected_version, "submit case")
+        if case.status != CaseStatus.DRAFT:
+            raise CaseServiceError("Only a draft can be submitted; this case already was.")
+        dictionary = dictionary_of(case.dictionary_version)
+        result = entry.EntryResult(values=dict(case.data))
+        for f in entry.missing_required(dictionary, case.data):
+            result.add_error(f.name, "is required")
+        if result.errors:
+            raise InvalidEntry(result)
+        case.status = CaseStatus.SUBMITTED
+        case.submitted_at = timezone.now()
+        case.version += 1
+        case.save(update_fields=["status", "submitted_at", "version", "updated_at"])
+        record_event(context, "case.submitted", case=case, details={"version": case.version})
+    return case
+
+
+def _confirm_password(context: AuditContext, password: str) -> None:
+    user = context.user
+    if user is None or authenticate(username=user.get_username(), password=password) is None:
+        raise BadCredentials("That password is not right; the case was not changed.")
+
+
+def lock_case(context: AuditContext, case: Case, *, password: str, expected_version: int) -> Case:
+    """A site manager locks a submitted case, signing with their password."""
+    return _set_lock(context, case, password, expected_version, lock=True)
+
+
+def unlock_case(
+    context: AuditContext, case: Case, *, password: str, expected_version: int, reason: str
+) -> Case:
+    if not reason.strip():
+        raise ReasonRequired("Give a reason for unlocking the case.")
+    return _set_lock(context, case, password, expected_version, lock=False, reason=reason.strip())
+
+
+def _set_lock(
+    context: AuditContext,
+    case: Case,
+    password: str,
+    expected_version: int,
+    *,
+    lock: bool,
+    reason: str = "",
+) -> Case:
+    what = "lock case" if lock else "unlock case"
+    message = "Only a site manager of this site can lock or unlock it."
+    _require(context, access.can_lock_case, case, message, what)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().select_related("site").get(pk=case.pk)
+        if case.version != expected_version:
+            raise StaleVersion("The case changed since you opened it; reload and try again.")
+        if lock and case.status != CaseStatus.SUBMITTED:
+            raise CaseServiceError("Only a submitted case can be locked.")
+        if not lock and case.status != CaseStatus.LOCKED:
+            raise CaseServiceError("This case is not locked.")
+    _confirm_password(context, password)  # outside the lock: password hashing is slow
+    with transaction.atomic():
+        case = Case.objects.select_for_update().select_related("site").get(pk=case.pk)
+        if case.version != expected_version:
+            raise StaleVersion("The case changed since you opened it; reload and try again.")
+        case.status = CaseStatus.LOCKED if lock else CaseStatus.SUBMITTED
+        case.locked_at = timezone.now() if lock else None
+        case.version += 1
+        case.save(update_fields=["status", "locked_at", "version", "updated_at"])
+        record_event(
+            context,
+            "case.locked" if lock else "case.unlocked",
+            case=case,
+            details={"version": case.version, "reason": reason, "signed": True},
+        )
+    return case
+
+
+def record_case_view(context: AuditContext, case: Case, *, what: str = "case page") -> None:
+    """Reading case data is on record too."""
+    with transaction.atomic():
+        record_event(context, "case.viewed", case=case, details={"what": what})
+
+
+def record_denial(context: AuditContext, what: str, *, site=None, case=None) -> None:
+    with transaction.atomic():
+        record_event(
+            context, "permission.denied", site=site, case=case, details={"attempted": what}
+        )
