@@ -1,14 +1,13 @@
 """Case services: every write validates, saves and is on record, or changes nothing."""
 
 import pytest
+from conftest import unavailable
 from django.core.management import call_command
 from django.db import connection
 
 from casereports import audit
 from casereports.models import AuditEvent, Case, CaseStatus
 from casereports.services import cases as services
-
-from conftest import unavailable
 
 from .conftest import PASSWORD, context
 
@@ -60,8 +59,13 @@ def test_a_clinician_of_another_site_cannot_create_or_change_and_is_audited(
         services.create_case(context(clinician_b), site_a)
     case = services.create_case(context(clinician_a), site_a)
     with pytest.raises(services.NotAllowed):
-        services.save_form(context(clinician_b), case, {"sex": "male"}, form="demographics",
-                           expected_version=case.version)  # fmt: skip
+        services.save_form(
+            context(clinician_b),
+            case,
+            {"sex": "male"},
+            form="demographics",
+            expected_version=case.version,
+        )
     assert (
         AuditEvent.objects.filter(action="permission.denied", actor_username="clin-b").count() == 2
     )
@@ -72,15 +76,24 @@ def test_a_clinician_of_another_site_cannot_create_or_change_and_is_audited(
 def test_hidden_values_are_cleared_and_reported(core_version, clinician_a, site_a):
     case = services.create_case(context(clinician_a), site_a)
     saved = services.save_form(
-        context(clinician_a), case,
-        {"covid19_admission_hospital": "yes", "covid19_icu_stay": "yes", "covid19_icu_total_duration": "4"},
-        form="covid19", expected_version=case.version,
-    )  # fmt: skip
+        context(clinician_a),
+        case,
+        {
+            "covid19_admission_hospital": "yes",
+            "covid19_icu_stay": "yes",
+            "covid19_icu_total_duration": "4",
+        },
+        form="covid19",
+        expected_version=case.version,
+    )
     assert saved.case.data["covid19_icu_total_duration"] == "4"
     saved = services.save_form(
-        context(clinician_a), saved.case, {"covid19_admission_hospital": "no"},
-        form="covid19", expected_version=saved.case.version,
-    )  # fmt: skip
+        context(clinician_a),
+        saved.case,
+        {"covid19_admission_hospital": "no"},
+        form="covid19",
+        expected_version=saved.case.version,
+    )
     assert set(saved.cleared) == {"covid19_icu_stay", "covid19_icu_total_duration"}
     assert saved.case.data["covid19_icu_stay"] == ""
     change = AuditEvent.objects.filter(case=case, action="case.changed").last()
@@ -91,8 +104,13 @@ def test_hidden_values_are_cleared_and_reported(core_version, clinician_a, site_
 def test_bad_values_name_the_field_and_save_nothing(core_version, clinician_a, site_a):
     case = services.create_case(context(clinician_a), site_a)
     with pytest.raises(services.InvalidEntry) as refused:
-        services.save_form(context(clinician_a), case, {"age_years": "forty", "sex": "female"},
-                           form="demographics", expected_version=case.version)  # fmt: skip
+        services.save_form(
+            context(clinician_a),
+            case,
+            {"age_years": "forty", "sex": "female"},
+            form="demographics",
+            expected_version=case.version,
+        )
     assert refused.value.result.errors == {"age_years": ["is not a whole number"]}
     case.refresh_from_db()
     assert case.data["sex"] == "" and case.version == 1
@@ -101,11 +119,22 @@ def test_bad_values_name_the_field_and_save_nothing(core_version, clinician_a, s
 def test_soft_range_warns_until_confirmed(core_version, clinician_a, site_a):
     case = services.create_case(context(clinician_a), site_a)
     with pytest.raises(services.InvalidEntry) as refused:
-        services.save_form(context(clinician_a), case, {"height": "250"}, form="demographics",
-                           expected_version=case.version)  # fmt: skip
+        services.save_form(
+            context(clinician_a),
+            case,
+            {"height": "250"},
+            form="demographics",
+            expected_version=case.version,
+        )
     assert "at most 210" in refused.value.result.warnings["height"]
-    saved = services.save_form(context(clinician_a), case, {"height": "250"}, form="demographics",
-                               expected_version=case.version, confirmed=["height"])  # fmt: skip
+    saved = services.save_form(
+        context(clinician_a),
+        case,
+        {"height": "250"},
+        form="demographics",
+        expected_version=case.version,
+        confirmed=["height"],
+    )
     assert saved.case.data["height"] == "250"
 
 
@@ -118,10 +147,21 @@ def test_submit_needs_required_fields_then_edits_need_a_reason(core_version, cli
     case = services.submit_case(context(clinician_a), case, expected_version=case.version)
     assert case.status == CaseStatus.SUBMITTED
     with pytest.raises(services.ReasonRequired):
-        services.save_form(context(clinician_a), case, {"age_years": "45"}, form="demographics",
-                           expected_version=case.version)  # fmt: skip
-    saved = services.save_form(context(clinician_a), case, {"age_years": "45"}, form="demographics",
-                               expected_version=case.version, reason="typo in age")  # fmt: skip
+        services.save_form(
+            context(clinician_a),
+            case,
+            {"age_years": "45"},
+            form="demographics",
+            expected_version=case.version,
+        )
+    saved = services.save_form(
+        context(clinician_a),
+        case,
+        {"age_years": "45"},
+        form="demographics",
+        expected_version=case.version,
+        reason="typo in age",
+    )
     event = AuditEvent.objects.filter(case=case, action="case.changed").last()
     assert event.details["reason"] == "typo in age"
     assert event.details["changes"] == [{"field": "age_years", "old": "44", "new": "45"}]
@@ -134,11 +174,13 @@ def test_the_second_of_two_concurrent_saves_is_refused(
     other = make_user("clin-a2", "clinician", site_a)
     case = services.create_case(context(clinician_a), site_a)
     opened_at = case.version
-    services.save_form(context(clinician_a), case, {"sex": "male"}, form="demographics",
-                       expected_version=opened_at)  # fmt: skip
+    services.save_form(
+        context(clinician_a), case, {"sex": "male"}, form="demographics", expected_version=opened_at
+    )
     with pytest.raises(services.StaleVersion, match="Nothing was overwritten"):
-        services.save_form(context(other), case, {"sex": "female"}, form="demographics",
-                           expected_version=opened_at)  # fmt: skip
+        services.save_form(
+            context(other), case, {"sex": "female"}, form="demographics", expected_version=opened_at
+        )
     case.refresh_from_db()
     assert case.data["sex"] == "male"
 
@@ -161,10 +203,21 @@ def test_lock_needs_the_managers_password_and_stops_edits(
     )
     assert case.status == CaseStatus.LOCKED
     with pytest.raises(services.CaseLocked):
-        services.save_form(context(clinician_a), case, {"age_years": "50"}, form="demographics",
-                           expected_version=case.version, reason="x")  # fmt: skip
-    case = services.unlock_case(context(manager_a), case, password=PASSWORD,
-                                expected_version=case.version, reason="correction requested")  # fmt: skip
+        services.save_form(
+            context(clinician_a),
+            case,
+            {"age_years": "50"},
+            form="demographics",
+            expected_version=case.version,
+            reason="x",
+        )
+    case = services.unlock_case(
+        context(manager_a),
+        case,
+        password=PASSWORD,
+        expected_version=case.version,
+        reason="correction requested",
+    )
     assert case.status == CaseStatus.SUBMITTED
     actions = list(AuditEvent.objects.filter(case=case).values_list("action", flat=True))
     assert actions[-2:] == ["case.locked", "case.unlocked"]
@@ -214,6 +267,9 @@ def test_postgresql_refuses_update_and_delete_of_audit_rows(core_version, clinic
         "UPDATE casereports_auditevent SET action = 'x'",
         "DELETE FROM casereports_auditevent",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
