@@ -12,12 +12,12 @@ RUN apt-get update \
     && useradd --create-home --uid 1000 gdsi
 
 WORKDIR /app
-COPY pyproject.toml README.md manage.py ./
+COPY pyproject.toml README.md manage.py build-constraints.txt ./
 COPY gdsi gdsi
 COPY casereports casereports
 COPY exports exports
 COPY templates templates
-RUN pip install .
+RUN pip install --upgrade pip && pip install --build-constraint build-constraints.txt .
 
 # collectstatic needs settings that import; the real key comes from the environment at run time.
 RUN SECRET_KEY=build-only-placeholder-key-build-only-placeholder-key-0000 \

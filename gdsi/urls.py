@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import TemplateView
 
 from gdsi.health import healthz
@@ -7,5 +7,8 @@ from gdsi.health import healthz
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("healthz", healthz, name="healthz"),
+    path("accounts/", include("casereports.accounts.urls")),
+    path("cases/", include("casereports.urls")),
+    path("api/v1/", include("casereports.api.urls")),
     path("admin/", admin.site.urls),
 ]

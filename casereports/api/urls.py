@@ -1,0 +1,3 @@
+"""The REST API, version 1 (mounted at /api/v1/)."""
+
+urlpatterns: list = []
