@@ -293,6 +293,24 @@ def form_status(
     return COMPLETE
 
 
+def form_statuses(
+    dictionary: DataDictionary, values: Mapping[str, str], *, audience: str = CLINICIAN
+) -> dict[str, str]:
+    return {
+        form: form_status(dictionary, values, form, audience=audience)
+        for form in entry_forms(dictionary, audience)
+    }
+
+
+def overall_status(statuses: Mapping[str, str]) -> str:
+    """`complete` when every form is, `not started` when none is started."""
+    if statuses and all(status == COMPLETE for status in statuses.values()):
+        return COMPLETE
+    if all(status == NOT_STARTED for status in statuses.values()):
+        return NOT_STARTED
+    return IN_PROGRESS
+
+
 def changed_keys(before: Mapping[str, str], after: Mapping[str, str]) -> list[tuple[str, str, str]]:
     """(key, old, new) for every key whose value differs, in `after`'s order."""
     keys = list(dict.fromkeys([*after, *before]))

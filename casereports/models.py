@@ -105,6 +105,9 @@ class Case(models.Model):
     data = models.JSONField(default=dict)
     version = models.PositiveIntegerField(default=1)
     last_form = models.CharField(max_length=100, blank=True)
+    # Kept by the services on every write, so lists can filter and sort on them.
+    form_statuses = models.JSONField(default=dict)
+    completeness = models.CharField(max_length=16, default="not started", db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

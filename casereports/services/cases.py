@@ -108,7 +108,8 @@ def create_case(context: AuditContext, site: Site, *, report_source: str = "clin
         )
         values[dictionary_of(version).record_id] = case.secret_name
         case.data = values
-        case.save(update_fields=["data"])
+        _update_progress(case)
+        case.save(update_fields=["data", "form_statuses", "completeness"])
         record_event(
             context,
             "case.created",
@@ -170,7 +171,17 @@ def save_form(
         if changes:
             case.data = result.values
             case.version += 1
-            case.save(update_fields=["data", "version", "last_form", "updated_at"])
+            _update_progress(case)
+            case.save(
+                update_fields=[
+                    "data",
+                    "version",
+                    "last_form",
+                    "form_statuses",
+                    "completeness",
+                    "updated_at",
+                ]
+            )
             record_event(
                 context,
                 "case.changed",
@@ -186,6 +197,12 @@ def save_form(
         elif form:
             case.save(update_fields=["last_form"])
     return SaveOutcome(case, changes, result.cleared)
+
+
+def _update_progress(case: Case) -> None:
+    statuses = entry.form_statuses(dictionary_of(case.dictionary_version), case.data)
+    case.form_statuses = statuses
+    case.completeness = entry.overall_status(statuses)
 
 
 def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> Case:
