@@ -1,7 +1,7 @@
 """Shared fixtures. Tests that need a real service skip on a bare laptop and fail in CI.
 
-CI (`.ci/run`) sets GDSI_REQUIRE_SERVICES=1 (and CI=true): then a missing PostgreSQL, Redis or
-node is a failure, never a silent skip.
+CI (`.ci/run`) sets GDSI_REQUIRE_SERVICES=1 (and CI=true): then a missing PostgreSQL, Redis,
+node or Chromium is a failure, never a silent skip.
 """
 
 import os
@@ -10,6 +10,16 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -70,3 +80,52 @@ def node_binary() -> str:
     if node is None:
         unavailable("node is not installed")
     return node
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium (never a browser that Playwright downloads)."""
+    path = os.environ.get("GDSI_CHROMIUM") or shutil.which("chromium")
+    if not path or not os.access(path, os.X_OK):
+        unavailable("Chromium is not installed (apt-get install chromium, or set GDSI_CHROMIUM)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str):
+    """Headless Chromium through Playwright's sync API, one per test module.
+
+    Playwright's sync API runs its asyncio loop in a greenlet on the test's own thread, so from
+    start() to stop() that thread "has a running event loop" and Django refuses ORM calls from it
+    (SynchronousOnlyOperation: fixtures creating users, the live_server flush). The calls really
+    are synchronous, so DJANGO_ALLOW_ASYNC_UNSAFE is set exactly while Playwright runs and
+    restored afterwards; module scope ends the loop before tests of other modules run.
+    launch() gives Chromium a fresh throwaway profile (--user-data-dir in a temp dir, removed on
+    close), so no state leaks in from a previous run.
+    """
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_playwright().start()
+    try:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+    finally:
+        playwright.stop()
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser):
+    """A page in a new browser context (own cookies and storage) for each test."""
+    context = browser.new_context()
+    opened = context.new_page()
+    yield opened
+    context.close()
