@@ -36,3 +36,4 @@ format: $(BIN)/.installed
 bench: setup
 	$(BIN)/python bench/logic_per_record.py
 	$(BIN)/python bench/dictionary_load.py
+	$(BIN)/python bench/audit_cost.py
