@@ -119,10 +119,18 @@ def create_case(context: AuditContext, site: Site, *, report_source: str = "clin
     return case
 
 
+def _for_write(cases):
+    """Lock the case row only (`of`: not the joined site row, which every audit event's
+    foreign-key check at commit needs while it holds the audit head: taking it here queued all
+    writes of a site and deadlocked under load), and as NO KEY UPDATE, so events that merely
+    reference the case (a view, a denial) are not blocked."""
+    return cases.select_for_update(no_key=True, of=("self",)).select_related("site")
+
+
 def _locked_for_write(
     context: AuditContext, case_id: int, expected_version: int, what: str
 ) -> Case:
-    case = Case.objects.select_for_update().select_related("site").get(pk=case_id)
+    case = _for_write(Case.objects).get(pk=case_id)
     if not access.can_edit_case(context.user, case):  # rights changed since the check before
         raise NotAllowed("You cannot change this case.")
     if case.is_locked:
@@ -258,7 +266,7 @@ def _set_lock(
     message = "Only a site manager of this site can lock or unlock it."
     _require(context, access.can_lock_case, case, message, what)
     with transaction.atomic():
-        case = Case.objects.select_for_update().select_related("site").get(pk=case.pk)
+        case = _for_write(Case.objects).get(pk=case.pk)
         if case.version != expected_version:
             raise StaleVersion("The case changed since you opened it; reload and try again.")
         if lock and case.status != CaseStatus.SUBMITTED:
@@ -267,7 +275,7 @@ def _set_lock(
             raise CaseServiceError("This case is not locked.")
     _confirm_password(context, password)  # outside the lock: password hashing is slow
     with transaction.atomic():
-        case = Case.objects.select_for_update().select_related("site").get(pk=case.pk)
+        case = _for_write(Case.objects).get(pk=case.pk)
         if case.version != expected_version:
             raise StaleVersion("The case changed since you opened it; reload and try again.")
         case.status = CaseStatus.LOCKED if lock else CaseStatus.SUBMITTED
