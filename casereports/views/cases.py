@@ -29,6 +29,7 @@ from casereports.audit import context_for
 from casereports.dictionary import DataDictionary
 from casereports.dictionary.model import Field
 from casereports.models import AuditEvent, Case, CaseStatus, DictionaryVersion, Site
+from casereports.roles import ROLES
 from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
 
@@ -103,7 +104,7 @@ class CaseFilterForm(forms.Form):
             del self.fields["site"]
         for bound in self.fields.values():
             css = "form-select" if isinstance(bound.widget, forms.Select) else "form-control"
-            bound.widget.attrs["class"] = f"{css} form-control-sm"
+            bound.widget.attrs["class"] = f"{css} {css}-sm"
 
     def clean(self):
         cleaned = super().clean()
@@ -242,7 +243,12 @@ def _visible_case(request: HttpRequest, secret_name: str, what: str) -> Case:
 class DataRow:
     label: str
     value: str
-    section: str = ""
+
+
+@dataclass
+class Section:
+    header: str
+    rows: list[DataRow] = field(default_factory=list)
 
 
 @dataclass
@@ -250,7 +256,7 @@ class FormSummary:
     name: str
     title: str
     status: str
-    rows: list[DataRow] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
     edit_url: str = ""
 
 
@@ -262,23 +268,32 @@ def _displayed(f: Field, values: dict[str, str]) -> bool:
     return f.field_type != "descriptive" and not f.is_hidden and entry.is_shown(f, values)
 
 
+def form_sections(dictionary: DataDictionary, form: str, values: dict[str, str]) -> list[Section]:
+    """The form's shown fields, readable, grouped under their section headers (a header opens a
+    section that runs to the next header, as in REDCap)."""
+    sections = [Section("")]
+    for f in dictionary.fields:
+        if f.form != form:
+            continue
+        if f.section_header:
+            sections.append(Section(f.section_header))
+        if _displayed(f, values):
+            sections[-1].rows.append(DataRow(f.label, entry.readable_value(f, values)))
+    return [section for section in sections if section.rows]
+
+
 def form_summaries(dictionary: DataDictionary, case: Case, *, editable: bool) -> list[FormSummary]:
     """Each entry form with its status and the values branching shows, as a person reads them."""
-    summaries = []
-    for form in entry.entry_forms(dictionary):
-        summary = FormSummary(
+    return [
+        FormSummary(
             name=form,
             title=form_title(form),
             status=case.form_statuses.get(form, entry.NOT_STARTED),
+            sections=form_sections(dictionary, form, case.data),
             edit_url=reverse("cases:form", args=[case.secret_name, form]) if editable else "",
         )
-        for f in dictionary.fields:
-            if f.form == form and _displayed(f, case.data):
-                summary.rows.append(
-                    DataRow(f.label, entry.readable_value(f, case.data), f.section_header)
-                )
-        summaries.append(summary)
-    return summaries
+        for form in entry.entry_forms(dictionary)
+    ]
 
 
 def resume_url(case: Case, forms: list[str]) -> str:
@@ -349,6 +364,7 @@ class HistoryEntry:
     event: AuditEvent
     when: str
     action: str
+    role: str = ""
     reason: str = ""
     changes: list[ChangeRow] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
@@ -363,6 +379,13 @@ def describe_action(event: AuditEvent) -> str:
     if event.action == "permission.denied" and details.get("attempted"):
         return f"Was refused: {details['attempted']}"
     return ACTION_WORDS.get(event.action, event.action)
+
+
+def role_labels(codes: str) -> str:
+    """An event's role codes ("clinician,site_manager") as people name them."""
+    return ", ".join(
+        ROLES[code].label if code in ROLES else code for code in codes.split(",") if code
+    )
 
 
 def readable_change(dictionary: DataDictionary, key: str, old: str, new: str) -> ChangeRow:
@@ -393,6 +416,7 @@ def history_entry(dictionary: DataDictionary, event: AuditEvent) -> HistoryEntry
         event=event,
         when=event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         action=describe_action(event),
+        role=role_labels(event.role),
         reason=str(details.get("reason") or ""),
         changes=[
             readable_change(dictionary, c["field"], c.get("old", ""), c.get("new", ""))

@@ -1,7 +1,5 @@
 """Shared helpers for case tests: cases made through the services, and logged-in test clients."""
 
-from django.conf import settings
-
 from casereports.models import Case
 from casereports.services import cases as services
 
@@ -45,16 +43,8 @@ def save(user, case: Case, form: str, values: dict, *, reason: str = "") -> Case
 
 
 def log_in(client, user) -> None:
-    """Log `user` in on the test client, past two-factor authentication when it is installed:
-    the session records a confirmed TOTP device, as django-otp's login does after a right code.
-    (`force_login` alone cannot: its request has no `user` for django-otp to attach to.)"""
-    client.force_login(user)
-    if "django_otp" not in settings.INSTALLED_APPS:
-        return
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    """Log `user` in on the test client with a session past two-factor authentication
+    (the security helpers' `verified_login`, tests/helpers_auth.py)."""
+    from helpers_auth import verified_login
 
-    device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
+    verified_login(client, user)

@@ -1,5 +1,7 @@
 """Case pages as their users see them: the list, a case's data and history, locking."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -41,6 +43,20 @@ def test_the_list_shows_only_the_users_sites_cases(
     assert mine.secret_name in page and theirs.secret_name not in page
     assert "site-a" in page and "Site</label>" not in page  # one site: no site filter
     assert "New case" in page
+
+
+def test_the_new_case_button_starts_a_draft_at_the_users_site(
+    client, core_version, clinician_a, site_a
+):
+    log_in(client, clinician_a)
+    page = client.get(LIST).content.decode()
+    form = re.search(r'<form method="post" action="([^"]+)"[^>]*new-case.*?</form>', page, re.S)
+    assert form and form.group(1) == reverse("cases:new")
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.group(0)))
+    assert set(fields) == {"csrfmiddlewaretoken", "site"}
+    response = client.post(form.group(1), {"site": fields["site"]})
+    assert response.status_code == 302
+    assert Case.objects.get().site == site_a
 
 
 def test_search_is_case_insensitive_and_filters_combine(client, core_version, clinician_a, site_a):
