@@ -10,9 +10,11 @@ warming cache or a growing table does not favour either.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from benchdb import (
     FILLED,
@@ -116,10 +118,12 @@ def main() -> None:
         results = run(args.saves, args.rounds)
         report(results, "PostgreSQL" if is_postgres(url) else "SQLite")
     finally:
-        if is_postgres(url) and not args.keep:
-            from django.db import connections
+        from django.db import connections
 
-            connections.close_all()
+        connections.close_all()
+        if not is_postgres(url):
+            shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)
+        elif not args.keep:
             drop_postgres_database(url)
 
 
