@@ -129,3 +129,16 @@ def page(browser):
     opened = context.new_page()
     yield opened
     context.close()
+
+
+@pytest.fixture
+def verified_client(client):
+    """`verified_client(user)`: the test's `client`, logged in as `user` with a session that
+    passed two-factor authentication (required of every staff user; see tests/helpers_auth.py)."""
+    from helpers_auth import verified_login
+
+    def login(user):
+        verified_login(client, user)
+        return client
+
+    return login
