@@ -288,12 +288,24 @@ class SoftRangeWarning(LayoutObject):
         )
 
 
-def _live_error(name: str) -> Markup:
-    return Markup(
-        format_html(
-            '<div class="invalid-feedback gdsi-live-error" data-error-for="{}"></div>', name
+class FieldErrors(LayoutObject):
+    """A question's error messages, one block for every widget (crispy's own block for inline
+    radios sits where Bootstrap never shows it); entry.js writes its live messages here too."""
+
+    def __init__(self, name: str) -> None:
+        self.fields: list = []
+        self.name = name
+
+    def render(self, form, context, **kwargs) -> SafeString:
+        errors = form.errors.get(self.name, [])
+        return format_html(
+            '<div class="invalid-feedback gdsi-error{shown}" id="error-{name}" '
+            'data-error-for="{name}" data-server-error="{server}">{messages}</div>',
+            shown=" d-block" if errors else "",
+            name=self.name,
+            server="1" if errors else "",
+            messages=format_html_join(" ", "<span>{}</span>", ((error,) for error in errors)),
         )
-    )
 
 
 def _question(f: Field) -> LayoutObject:
@@ -304,7 +316,7 @@ def _question(f: Field) -> LayoutObject:
         control = InlineCheckboxes(f.name) if f.field_type == "checkbox" else InlineRadios(f.name)
     else:
         control = CrispyField(f.name)
-    parts = [control, _live_error(f.name)]
+    parts = [control, FieldErrors(f.name)]
     if entry.is_soft_range(f):
         parts.append(SoftRangeWarning(f.name))
     return Div(*parts, css_id=f"field-{f.name}", css_class="gdsi-field", data_field=f.name)
@@ -404,6 +416,7 @@ class EntryForm(forms.Form):
         helper = FormHelper(self)
         helper.form_tag = False
         helper.disable_csrf = True
+        helper.form_show_errors = False  # FieldErrors shows them, under every kind of widget
         helper.layout = Layout(
             *_sections(page_fields(self.dictionary, self.form_name), self.record)
         )

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from casereports import access, entry
 from casereports.audit import context_for
@@ -305,10 +305,12 @@ def _render(
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def submit(request: HttpRequest, secret_name: str) -> HttpResponse:
     case = _editable_case(request, secret_name, "submit case")
     dictionary, forms = forms_of(case)
+    if request.method == "GET":  # after a login that a submit from an expired session asked for
+        return redirect(_form_url(case, resume_form(case)))
     version = _posted_version(request)
     if version is None:
         return HttpResponseBadRequest("The form came without its version; reload the page.")

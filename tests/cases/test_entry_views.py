@@ -306,7 +306,9 @@ def test_a_bad_value_shows_the_fields_error_keeps_the_input_and_saves_nothing(
     assert response.status_code == 200
     assert "This answer is not a whole number." in text
     assert re.search(r'name="age_years" value="forty"[^>]*is-invalid', html)
-    assert 'class="invalid-feedback"' in html
+    error = re.search(r'<div class="([^"]*)" id="error-age_years"[^>]*>(.*?)</div>', html)
+    assert "invalid-feedback" in error.group(1) and "d-block" in error.group(1)
+    assert "This answer is not a whole number." in error.group(2)
     summary = re.search(r'data-testid="problem-summary".*?</div>', html, re.S).group(0)
     assert "Age at COVID-19 (years)" in summary and "nothing was saved" in summary
     assert 'value="male"  id="input-sex_1" checked' in html  # the other typed value is kept
@@ -426,7 +428,10 @@ def test_a_submitted_case_checks_required_answers_on_every_save(
     case = submitted(clinician_a, site_a)
     login(client, clinician_a)
     response = post_form(client, case, "demographics", {"age_years": "44"}, reason="tidy")
-    assert "This answer is required." in text_of(response)
+    html = response.content.decode()
+    error = re.search(r'<div class="([^"]*)" id="error-sex"[^>]*>(.*?)</div>', html)
+    assert "d-block" in error.group(1) and "This answer is required." in error.group(2)
+    assert 'class="form-check-input is-invalid"  name="sex"' in html
     case.refresh_from_db()
     assert case.data["sex"] == "female"
 
@@ -467,6 +472,18 @@ def test_a_complete_case_submits_and_goes_to_the_case_page(
     assert response["Location"] == reverse("cases:detail", args=[case.secret_name])
     case.refresh_from_db()
     assert case.status == CaseStatus.SUBMITTED
+
+
+def test_a_submit_sent_from_an_expired_session_returns_to_the_form_after_login(
+    client, core_version, clinician_a, site_a
+):
+    case = new_case(clinician_a, site_a)
+    url = reverse("cases:submit", args=[case.secret_name])
+    assert f"next={url}" in client.post(url, {"version": 1})["Location"]
+    login(client, clinician_a)
+    assert client.get(url)["Location"] == form_url(case, "covid19")
+    case.refresh_from_db()
+    assert case.status == CaseStatus.DRAFT
 
 
 def test_a_stale_submit_is_refused(client, core_version, clinician_a, site_a):

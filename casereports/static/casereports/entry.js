@@ -265,20 +265,23 @@
   function showProblem(field, problem) {
     var wrapper = wrapperOf(field);
     if (!wrapper) return;
-    var live = wrapper.querySelector('[data-error-for="' + field.name + '"]');
+    var shown = wrapper.querySelector('[data-error-for="' + field.name + '"]');
     var inputs = controls(field.name);
     var error = problem && problem.error;
-    if (touched[field.name]) {
-      each(wrapper.querySelectorAll(".invalid-feedback:not(.gdsi-live-error)"), function (node) {
-        node.classList.add("d-none");
-      });
+    var keepServerError = shown && shown.getAttribute("data-server-error") === "1" &&
+      !touched[field.name];
+    if (error && shown) {
+      shown.textContent = sentence(error);
+      shown.classList.add("d-block");
+    } else if (shown && !keepServerError) {
+      shown.textContent = "";
+      shown.classList.remove("d-block");
+    }
+    if (error || keepServerError) {
+      inputs.forEach(function (node) { node.classList.add("is-invalid"); });
+    } else {
       inputs.forEach(function (node) { node.classList.remove("is-invalid"); });
     }
-    if (live) {
-      live.textContent = error ? sentence(error) : "";
-      live.classList.toggle("d-block", Boolean(error));
-    }
-    if (error) inputs.forEach(function (node) { node.classList.add("is-invalid"); });
     var block = wrapper.querySelector('[data-warning-for="' + field.name + '"]');
     if (!block) return;
     var warning = problem && problem.warning;
