@@ -28,6 +28,7 @@ from casereports import access, entry
 from casereports.audit import context_for
 from casereports.dictionary import DataDictionary
 from casereports.dictionary.model import Field
+from casereports.forms import form_title
 from casereports.models import AuditEvent, Case, CaseStatus, DictionaryVersion, Site
 from casereports.roles import ROLES
 from casereports.services import cases as services
@@ -258,10 +259,6 @@ class FormSummary:
     status: str
     sections: list[Section] = field(default_factory=list)
     edit_url: str = ""
-
-
-def form_title(form: str) -> str:
-    return form.replace("_", " ").strip().capitalize()
 
 
 def _displayed(f: Field, values: dict[str, str]) -> bool:

@@ -118,13 +118,13 @@ def members(request: HttpRequest) -> HttpResponse:
             f"{form.fields[name].label or name}: {' '.join(errors)}"
             for name, errors in form.errors.items()
         )
-        return _members_page(request, site, error=problems, status=400)
+        return _members_page(request, site, error=problems, status=400, typed=form)
     try:
         return _apply(request, site, action, form.cleaned_data)
     except NotAllowed as refused:
-        return _members_page(request, site, error=refused.message, status=403)
+        return _members_page(request, site, error=refused.message, status=403, typed=form)
     except CaseServiceError as refused:
-        return _members_page(request, site, error=refused.message, status=400)
+        return _members_page(request, site, error=refused.message, status=400, typed=form)
 
 
 def _apply(request: HttpRequest, site: Site, action: str, data: dict) -> HttpResponse:
@@ -169,7 +169,9 @@ def _members_page(
     error: str = "",
     status: int = 200,
     new_member: member_services.NewMember | None = None,
+    typed: forms.Form | None = None,
 ) -> HttpResponse:
+    """The members page; `typed` is a refused add or create form, shown again as typed."""
     rows = [
         {
             "membership": membership,
@@ -189,8 +191,8 @@ def _members_page(
             "sites": list(access.managed_sites(request.user)),
             "rows": rows,
             "roles": member_services.grantable_role_choices(),
-            "add_form": AddMemberForm(),
-            "create_form": CreateMemberForm(),
+            "add_form": typed if type(typed) is AddMemberForm else AddMemberForm(),
+            "create_form": typed if type(typed) is CreateMemberForm else CreateMemberForm(),
             "error": error,
             "new_member": new_member,
         },

@@ -94,6 +94,7 @@ def test_a_taken_or_unknown_username_is_refused_by_name(client, manager_a, clini
     taken = post(client, "create", username="clin-a", role="clinician")
     assert taken.status_code == 400
     assert "Username: &#x27;clin-a&#x27; is taken" in taken.content.decode()
+    assert 'value="clin-a"' in taken.content.decode()  # what was typed is kept
     unknown = post(client, "add", username="nobody", role="clinician")
     assert unknown.status_code == 400
     assert "Username: there is no user called &#x27;nobody&#x27;." in unknown.content.decode()
