@@ -18,7 +18,7 @@ from django.utils import timezone
 from casereports import access, entry
 from casereports.audit import AuditContext, record_event
 from casereports.models import Case, CaseStatus, DictionaryVersion, Site
-from casereports.services.dictionaries import dictionary_of
+from casereports.services.dictionaries import dictionary_of, dictionary_of_case
 
 SECRET_NAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 - no 0/O, 1/I: read aloud safely
 SECRET_NAME_LENGTH = 10  # 32^10 = 2^50 names: unguessable, and never derived from identity
@@ -162,7 +162,7 @@ def save_form(
         case = _locked_for_write(context, case.pk, expected_version, "edit case")
         if case.status == CaseStatus.SUBMITTED and not reason:
             raise ReasonRequired("This case has been submitted: give a reason for the change.")
-        dictionary = dictionary_of(case.dictionary_version)
+        dictionary = dictionary_of_case(case)
         result = entry.apply_entry(
             dictionary,
             case.data,
@@ -208,7 +208,7 @@ def save_form(
 
 
 def _update_progress(case: Case) -> None:
-    statuses = entry.form_statuses(dictionary_of(case.dictionary_version), case.data)
+    statuses = entry.form_statuses(dictionary_of_case(case), case.data)
     case.form_statuses = statuses
     case.completeness = entry.overall_status(statuses)
 
@@ -220,7 +220,7 @@ def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> 
         case = _locked_for_write(context, case.pk, expected_version, "submit case")
         if case.status != CaseStatus.DRAFT:
             raise CaseServiceError("Only a draft can be submitted; this case already was.")
-        dictionary = dictionary_of(case.dictionary_version)
+        dictionary = dictionary_of_case(case)
         result = entry.EntryResult(values=dict(case.data))
         for f in entry.missing_required(dictionary, case.data):
             result.add_error(f.name, "is required")

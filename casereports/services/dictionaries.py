@@ -78,3 +78,14 @@ def _parse_stored(content_hash: str, dictionary_csv: str) -> DataDictionary:
 def dictionary_of(version: DictionaryVersion) -> DataDictionary:
     """The parsed dictionary of a stored version (parsed once per process)."""
     return _parse_stored(version.content_hash, version.dictionary_csv)
+
+
+@lru_cache(maxsize=16)
+def _dictionary_by_id(version_id: int) -> DataDictionary:
+    return dictionary_of(DictionaryVersion.objects.get(pk=version_id))
+
+
+def dictionary_of_case(case) -> DataDictionary:
+    """The parsed dictionary a case was entered under. Versions never change, so this reads the
+    version row (with its CSV text) once per process, not on every save."""
+    return _dictionary_by_id(case.dictionary_version_id)
