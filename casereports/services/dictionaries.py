@@ -81,11 +81,16 @@ def dictionary_of(version: DictionaryVersion) -> DataDictionary:
 
 
 @lru_cache(maxsize=16)
-def _dictionary_by_id(version_id: int) -> DataDictionary:
-    return dictionary_of(DictionaryVersion.objects.get(pk=version_id))
+def _dictionary_by_hash(content_hash: str) -> DataDictionary:
+    return dictionary_of(DictionaryVersion.objects.get(content_hash=content_hash))
 
 
 def dictionary_of_case(case) -> DataDictionary:
-    """The parsed dictionary a case was entered under. Versions never change, so this reads the
-    version row (with its CSV text) once per process, not on every save."""
-    return _dictionary_by_id(case.dictionary_version_id)
+    """The parsed dictionary a case was entered under, by the version's content hash (one small
+    query), so a save does not read the version row with its whole CSV text every time."""
+    content_hash = (
+        DictionaryVersion.objects.filter(pk=case.dictionary_version_id)
+        .values_list("content_hash", flat=True)
+        .get()
+    )
+    return _dictionary_by_hash(content_hash)
