@@ -145,7 +145,7 @@ AXES_VERBOSE = False
 AXES_CLIENT_STR_CALLABLE = "casereports.accounts.lockout.client_description"
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "user_agent"]
 AXES_DISABLE_ACCESS_LOG = True
-AXES_ENABLE_ADMIN = False
+AXES_ENABLE_ADMIN = True  # administrators can lift a lockout (or: manage.py axes_reset_username)
 
 # Two-factor authentication (django-otp): TOTP apps, plus recovery codes as static tokens.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "GDSI case reports")
