@@ -302,13 +302,23 @@ def form_statuses(
     }
 
 
-def overall_status(statuses: Mapping[str, str]) -> str:
-    """`complete` when every form is, `not started` when none is started."""
-    if statuses and all(status == COMPLETE for status in statuses.values()):
-        return COMPLETE
+def optional_forms(dictionary: DataDictionary, audience: str = CLINICIAN) -> set[str]:
+    """Forms with no required field: left empty, they do not keep a case from being complete."""
+    return {
+        form
+        for form in entry_forms(dictionary, audience)
+        if not any(is_required(f, audience) for f in form_fields(dictionary, form, audience))
+    }
+
+
+def overall_status(statuses: Mapping[str, str], optional: Iterable[str] = ()) -> str:
+    """`complete` when every form is (an optional form may be untouched), `not started` when no
+    form is started."""
     if all(status == NOT_STARTED for status in statuses.values()):
         return NOT_STARTED
-    return IN_PROGRESS
+    optional = set(optional)
+    counted = [s for form, s in statuses.items() if not (form in optional and s == NOT_STARTED)]
+    return COMPLETE if all(status == COMPLETE for status in counted) else IN_PROGRESS
 
 
 def changed_keys(before: Mapping[str, str], after: Mapping[str, str]) -> list[tuple[str, str, str]]:

@@ -208,9 +208,10 @@ def save_form(
 
 
 def _update_progress(case: Case) -> None:
-    statuses = entry.form_statuses(dictionary_of_case(case), case.data)
+    dictionary = dictionary_of_case(case)
+    statuses = entry.form_statuses(dictionary, case.data)
     case.form_statuses = statuses
-    case.completeness = entry.overall_status(statuses)
+    case.completeness = entry.overall_status(statuses, entry.optional_forms(dictionary))
 
 
 def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> Case:

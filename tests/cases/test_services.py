@@ -273,3 +273,14 @@ def test_postgresql_refuses_update_and_delete_of_audit_rows(core_version, clinic
             connection.cursor() as cursor,
         ):
             cursor.execute(statement)
+
+
+def test_a_case_is_complete_without_its_optional_forms(core_version, clinician_a, site_a):
+    case = services.create_case(context(clinician_a), site_a)
+    assert case.completeness == "not started"
+    case = services.save_form(context(clinician_a), case, {"sex": "male"}, form="demographics",
+                              expected_version=case.version).case  # fmt: skip
+    assert case.completeness == "in progress"
+    case = fill_required(clinician_a, case)
+    assert case.form_statuses["administrative"] == "not started"  # no required field on it
+    assert case.completeness == "complete"
