@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.contrib.auth import authenticate
 from django.db import transaction
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from casereports import access, entry
 from casereports.audit import AuditContext, record_event
-from casereports.models import Case, CaseStatus, DictionaryVersion, Site
+from casereports.models import AuditEvent, Case, CaseStatus, DictionaryVersion, Site
 from casereports.services.dictionaries import dictionary_of, dictionary_of_case
 
 SECRET_NAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 - no 0/O, 1/I: read aloud safely
@@ -235,9 +236,29 @@ def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> 
     return case
 
 
-def _confirm_password(context: AuditContext, password: str) -> None:
+SIGNATURE_ATTEMPTS = 5
+SIGNATURE_WINDOW = timedelta(minutes=15)
+
+
+def _confirm_password(context: AuditContext, password: str, case: Case) -> None:
+    """The e-signature: the actor's own password again. Wrong passwords are on record, and after
+    SIGNATURE_ATTEMPTS of them within SIGNATURE_WINDOW no signature is accepted for a while
+    (the login lockout does not see these, as they are not logins)."""
     user = context.user
-    if user is None or authenticate(username=user.get_username(), password=password) is None:
+    if user is None:
+        raise BadCredentials("Log in to sign.")
+    recent_failures = AuditEvent.objects.filter(
+        action="auth.signature_failed",
+        actor=user,
+        at__gte=timezone.now() - SIGNATURE_WINDOW,
+    ).count()
+    if recent_failures >= SIGNATURE_ATTEMPTS:
+        raise BadCredentials(
+            "Too many wrong passwords: signing is blocked for 15 minutes. The case was not changed."
+        )
+    if authenticate(username=user.get_username(), password=password) is None:
+        with transaction.atomic():
+            record_event(context, "auth.signature_failed", case=case)
         raise BadCredentials("That password is not right; the case was not changed.")
 
 
@@ -274,7 +295,7 @@ def _set_lock(
             raise CaseServiceError("Only a submitted case can be locked.")
         if not lock and case.status != CaseStatus.LOCKED:
             raise CaseServiceError("This case is not locked.")
-    _confirm_password(context, password)  # outside the lock: password hashing is slow
+    _confirm_password(context, password, case)  # outside the lock: password hashing is slow
     with transaction.atomic():
         case = _for_write(Case.objects).get(pk=case.pk)
         if case.version != expected_version:

@@ -284,3 +284,22 @@ def test_a_case_is_complete_without_its_optional_forms(core_version, clinician_a
     case = fill_required(clinician_a, case)
     assert case.form_statuses["administrative"] == "not started"  # no required field on it
     assert case.completeness == "complete"
+
+
+def test_wrong_signatures_are_recorded_and_then_blocked(
+    core_version, clinician_a, manager_a, site_a
+):
+    case = fill_required(clinician_a, services.create_case(context(clinician_a), site_a))
+    case = services.submit_case(context(clinician_a), case, expected_version=case.version)
+    for _ in range(services.SIGNATURE_ATTEMPTS):
+        with pytest.raises(services.BadCredentials, match="not right"):
+            services.lock_case(
+                context(manager_a), case, password="guess", expected_version=case.version
+            )
+    with pytest.raises(services.BadCredentials, match="blocked"):
+        services.lock_case(
+            context(manager_a), case, password=PASSWORD, expected_version=case.version
+        )
+    assert AuditEvent.objects.filter(action="auth.signature_failed", case=case).count() == 5
+    case.refresh_from_db()
+    assert case.status == CaseStatus.SUBMITTED
