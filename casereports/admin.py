@@ -1,8 +1,12 @@
 from django.contrib import admin
+from django.db.models import Q
 from django.http import HttpRequest
 
+from casereports import access
 from casereports.audit import context_for
-from casereports.models import ApiToken, DictionaryVersion, Membership, Site
+from casereports.models import ApiToken, AuditEvent, Case, DictionaryVersion, Membership, Site
+from casereports.roles import ADMINISTER
+from casereports.services.cases import record_case_view
 from casereports.services.tokens import revoke_token
 
 
@@ -76,3 +80,60 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the services write: the admin may look, never add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(ReadOnlyAdmin):
+    """Cases as the access module lets this user see them; opening one is audited like the
+    case page. Data changes only through the case pages and the API."""
+
+    list_display = ["secret_name", "site", "status", "completeness", "version", "updated_at"]
+    list_filter = ["status", "completeness", "report_source"]
+    search_fields = ["secret_name"]
+    exclude = ["data", "form_statuses"]
+    readonly_fields = ["secret_name", "site", "status", "report_source", "version", "updated_at"]
+
+    def get_queryset(self, request: HttpRequest):
+        return Case.objects.visible_to(request.user).select_related("site")
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return access.has_permission(request.user, access.VIEW_CASES)
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        case = self.get_queryset(request).filter(pk=object_id).first()
+        if case is not None:
+            record_case_view(context_for(request), case, what="admin")
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The trail, for administrators: events of the sites this user may see (changes carry case
+    values), plus events with no site (logins)."""
+
+    list_display = ["id", "at", "action", "actor_username", "role", "site_code", "case_secret_name"]
+    list_filter = ["action", "channel"]
+    search_fields = ["actor_username", "case_secret_name", "request_id"]
+
+    def get_queryset(self, request: HttpRequest):
+        events = super().get_queryset(request)
+        if access.sees_all_sites(request.user):
+            return events
+        sites = access.site_ids_with(request.user, access.VIEW_CASES)
+        return events.filter(Q(site_id__in=sites) | Q(site__isnull=True))
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return access.has_permission(request.user, ADMINISTER)

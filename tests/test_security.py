@@ -154,6 +154,7 @@ def test_logout_is_audited_and_ends_the_session(client, clinician):
     assert "_auth_user_id" in client.session
     response = client.post(LOGOUT)
     assert response.status_code == 302 and response["Location"] == LOGIN
+    assert response["Clear-Site-Data"] == '"storage"'  # unsaved entry input leaves the browser
     assert "_auth_user_id" not in client.session
     event = last_event("auth.logout")
     assert event.actor == clinician and event.ip == "127.0.0.1"

@@ -91,7 +91,10 @@ def logout(request: HttpRequest) -> HttpResponse:
         services.logged_out(request)
     auth_logout(request)
     messages.success(request, "You have logged out.")
-    return redirect(settings.LOGOUT_REDIRECT_URL)
+    response = redirect(settings.LOGOUT_REDIRECT_URL)
+    # Drops any unsaved form input the entry pages kept in this browser's sessionStorage.
+    response["Clear-Site-Data"] = '"storage"'
+    return response
 
 
 @never_cache

@@ -6,35 +6,13 @@ from django.core.management import call_command
 from django.db import connection
 
 from casereports import audit
-from casereports.models import AuditEvent, Case, CaseStatus
+from casereports.models import AuditEvent, CaseStatus
 from casereports.services import cases as services
 
 from .conftest import PASSWORD, context
+from .helpers import fill_required
 
 pytestmark = pytest.mark.django_db
-
-REQUIRED = {  # every required clinician field of the core data set, with a plausible value
-    "covid19": {
-        "covid19_has_symptoms": "yes",
-        "covid19_suspected_case": "yes",
-        "covid19_confirmed_case": "yes",
-        "covid19_country": "GB",
-        "covid19_admission_hospital": "no",
-        "covid19_outcome_recovered": "yes",
-        "covid19_outcome_death": "no",
-    },
-    "demographics": {"age_years": "44", "sex": "female"},
-    "ms_history": {"ms_type": "RRMS", "edss_value": "3.5", "current_dmt": "no"},
-    "comorbidities": {"has_comorbidities": "no"},
-}
-
-
-def fill_required(user, case: Case) -> Case:
-    for form, values in REQUIRED.items():
-        case = services.save_form(
-            context(user), case, values, form=form, expected_version=case.version
-        ).case
-    return case
 
 
 def test_a_new_case_is_a_draft_with_an_unguessable_name_and_is_on_record(
