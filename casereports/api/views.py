@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import generics, parsers, renderers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -140,9 +140,14 @@ class CaseListView(generics.ListAPIView):
         summary="List the cases you may see",
         description="No data values: retrieve a case for those. Newest change first, 50 a page.",
         parameters=[CaseFilterSerializer],
-        responses={200: CaseSummarySerializer(many=True), **_errors(400, 401, 404)},
+        responses={200: CaseSummarySerializer(many=True), **_errors(400, 401, 403, 404)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
+        if not access.has_permission(request.user, access.VIEW_CASES):
+            # As on the web list: a role with no case rights is refused (and on record), not
+            # shown an empty list.
+            services.record_denial(api_context(request), "case list")
+            raise PermissionDenied("Your role gives no access to case reports.")
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
