@@ -97,7 +97,7 @@ def _posted_version(request: HttpRequest) -> int | None:
 def new_case(request: HttpRequest) -> HttpResponse:
     sites = list(access.entry_sites(request.user))
     if not sites:
-        services.record_denial(context_for(request), "create case")
+        services.record_denial(context_for(request), "create case", site=_posted_site(request))
         raise PermissionDenied("You are not a member of a site where you can enter cases.")
     if request.method == "GET":
         return render(request, "cases/new.html", {"sites": sites})
@@ -123,9 +123,19 @@ def _chosen_site(request: HttpRequest, sites: list[Site]) -> Site | None:
         return sites[0]
     chosen = next((site for site in sites if str(site.pk) == posted), None)
     if chosen is None and posted:
-        services.record_denial(context_for(request), f"create case at site {posted[:20]}")
+        services.record_denial(
+            context_for(request), f"create case at site {posted[:20]}", site=_posted_site(request)
+        )
         raise PermissionDenied("You cannot create cases at that site.")
     return chosen
+
+
+def _posted_site(request: HttpRequest) -> Site | None:
+    """The existing site a refused create names, so that the attempt is on its record."""
+    posted = request.POST.get("site", "")
+    if not (posted.isascii() and posted.isdigit() and len(posted) <= 18):
+        return None
+    return Site.objects.filter(pk=int(posted)).first()
 
 
 # --- one form of a case ----------------------------------------------------------------------
