@@ -153,9 +153,11 @@ def _take_value(
     if error:
         result.add_error(f.name, error)
         return
+    stored = result.values.get(f.name, "")
     result.values[f.name] = value
     warning = soft_range_warning(f, value, today=today)
-    if warning and f.name not in confirmed:
+    # A stored value was confirmed when it was saved: only a new one asks again.
+    if warning and f.name not in confirmed and value != stored:
         result.warnings[f.name] = warning
 
 

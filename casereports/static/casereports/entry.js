@@ -215,9 +215,15 @@
     return null;
   }
 
+  // A saved value was confirmed when it was saved: only a new one is asked about (as on the server).
+  function isSavedValue(field) {
+    return storedValue(field, rawValue(field)).trim() === (savedRecord[field.name] || "");
+  }
+
   function rangeProblem(field, message) {
     if (!message) return null;
     if (!field.soft) return { error: message };
+    if (isSavedValue(field)) return null;
     return {
       warning: message + " (expected " + field.rawMin + "\u2013" + field.rawMax +
         "); please check and confirm",
