@@ -6,7 +6,7 @@ from casereports import access
 from casereports.audit import context_for
 from casereports.models import ApiToken, AuditEvent, Case, DictionaryVersion, Membership, Site
 from casereports.roles import ADMINISTER
-from casereports.services.cases import record_case_view
+from casereports.services.cases import record_case_view, record_denial
 from casereports.services.tokens import revoke_token
 
 
@@ -116,6 +116,10 @@ class CaseAdmin(ReadOnlyAdmin):
         case = self.get_queryset(request).filter(pk=object_id).first()
         if case is not None:
             record_case_view(context_for(request), case, what="admin")
+        else:
+            hidden = Case.objects.filter(pk=object_id).select_related("site").first()
+            if hidden is not None:  # exists, but not for this user: on record, and "not found"
+                record_denial(context_for(request), "admin case page", case=hidden)
         return super().change_view(request, object_id, form_url, extra_context)
 
 

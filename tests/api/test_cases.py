@@ -2,7 +2,7 @@
 shape, and everything on record with channel `api`."""
 
 import pytest
-from cases.test_services import REQUIRED
+from cases.helpers import REQUIRED
 
 from casereports.models import AuditEvent, Case, CaseStatus
 from casereports.services import cases as services

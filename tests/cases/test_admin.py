@@ -31,6 +31,8 @@ def test_staff_of_another_site_see_neither_the_case_nor_its_events(client, case_
     assert case_a.secret_name not in listing.content.decode()
     opened = client.get(f"/admin/casereports/case/{case_a.pk}/change/")
     assert opened.status_code == 302  # the admin's "does not exist" redirect, nothing shown
+    denial = AuditEvent.objects.get(action="permission.denied", actor=staff_of_site_b)
+    assert denial.case == case_a and denial.details == {"attempted": "admin case page"}
     assert client.get("/admin/casereports/auditevent/").status_code == 403  # not an administrator
 
 

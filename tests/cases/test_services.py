@@ -114,6 +114,23 @@ def test_soft_range_warns_until_confirmed(core_version, clinician_a, site_a):
         confirmed=["height"],
     )
     assert saved.case.data["height"] == "250"
+    # the stored, confirmed value is not asked about again when the form is saved again
+    again = services.save_form(
+        context(clinician_a),
+        saved.case,
+        {"height": "250", "weight": "80"},
+        form="demographics",
+        expected_version=saved.case.version,
+    )
+    assert again.case.data["weight"] == "80"
+    with pytest.raises(services.InvalidEntry):  # a new out-of-range value is
+        services.save_form(
+            context(clinician_a),
+            again.case,
+            {"height": "260"},
+            form="demographics",
+            expected_version=again.case.version,
+        )
 
 
 def test_submit_needs_required_fields_then_edits_need_a_reason(core_version, clinician_a, site_a):
@@ -256,8 +273,13 @@ def test_postgresql_refuses_update_and_delete_of_audit_rows(core_version, clinic
 def test_a_case_is_complete_without_its_optional_forms(core_version, clinician_a, site_a):
     case = services.create_case(context(clinician_a), site_a)
     assert case.completeness == "not started"
-    case = services.save_form(context(clinician_a), case, {"sex": "male"}, form="demographics",
-                              expected_version=case.version).case  # fmt: skip
+    case = services.save_form(
+        context(clinician_a),
+        case,
+        {"sex": "male"},
+        form="demographics",
+        expected_version=case.version,
+    ).case
     assert case.completeness == "in progress"
     case = fill_required(clinician_a, case)
     assert case.form_statuses["administrative"] == "not started"  # no required field on it
