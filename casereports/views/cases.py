@@ -19,7 +19,7 @@ from django.db.models import Case as CaseWhen
 from django.db.models import F, IntegerField, QuerySet, TextField, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -33,10 +33,10 @@ from casereports.models import AuditEvent, Case, CaseStatus, DictionaryVersion, 
 from casereports.roles import ROLES
 from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
+from casereports.views.lookup import SECRET_NAME_MAX, visible_case
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 25
-SECRET_NAME_MAX = 40
 COMPLETENESS_CHOICES = [
     (entry.NOT_STARTED, "Not started"),
     (entry.IN_PROGRESS, "In progress"),
@@ -222,24 +222,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
 # --- one case --------------------------------------------------------------------------------
 
 
-def _visible_case(request: HttpRequest, secret_name: str, what: str) -> Case:
-    """The case if the user may see it; otherwise the attempt is recorded and it is a 404."""
-    case = (
-        Case.objects.visible_to(request.user)
-        .select_related("site", "dictionary_version")
-        .filter(secret_name=secret_name)
-        .first()
-    )
-    if case is None:
-        # Linked to the case when it exists, so its site sees the attempt in its trail.
-        target = Case.objects.select_related("site").filter(secret_name=secret_name).first()
-        services.record_denial(
-            context_for(request), f"{what} {secret_name[:SECRET_NAME_MAX]}", case=target
-        )
-        raise Http404("No case of that name is open to you.")
-    return case
-
-
 @dataclass
 class DataRow:
     label: str
@@ -305,7 +287,7 @@ def resume_url(case: Case, forms: list[str]) -> str:
 @login_required
 @require_GET
 def case_detail(request: HttpRequest, secret_name: str) -> HttpResponse:
-    case = _visible_case(request, secret_name, "view case")
+    case = visible_case(request, secret_name, "view case")
     services.record_case_view(context_for(request), case)
     dictionary = dictionary_of(case.dictionary_version)
     editable = access.can_edit_case(request.user, case) and not case.is_locked
@@ -428,7 +410,7 @@ def history_entry(dictionary: DataDictionary, event: AuditEvent) -> HistoryEntry
 @login_required
 @require_GET
 def case_history(request: HttpRequest, secret_name: str) -> HttpResponse:
-    case = _visible_case(request, secret_name, "view case history")
+    case = visible_case(request, secret_name, "view case history")
     services.record_case_view(context_for(request), case, what="history")
     dictionary = dictionary_of(case.dictionary_version)
     events = AuditEvent.objects.filter(case=case).order_by("-id")
@@ -483,7 +465,7 @@ def unlock(request: HttpRequest, secret_name: str) -> HttpResponse:
 
 def _lock_page(request: HttpRequest, secret_name: str, *, locking: bool) -> HttpResponse:
     what = "lock case" if locking else "unlock case"
-    case = _visible_case(request, secret_name, what)
+    case = visible_case(request, secret_name, what)
     if not access.can_lock_case(request.user, case):
         services.record_denial(context_for(request), what, case=case)
         raise PermissionDenied("Only a site manager of this site can lock or unlock it.")

@@ -24,8 +24,8 @@ from casereports.forms import EntryForm, form_title
 from casereports.models import Case, CaseStatus, Site
 from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
+from casereports.views.lookup import visible_case
 
-SECRET_NAME_MAX = 40
 CLEARED_KEY = "entry_cleared"  # session: the questions the last save cleared, shown once
 SAVED_KEY = "entry_saved"  # session: the form whose unsaved copy in the browser can go
 STORAGE_PREFIX = "gdsi-entry"
@@ -35,26 +35,8 @@ CHECK_REQUIRED = "required"
 # --- finding the case ------------------------------------------------------------------------
 
 
-def _visible_case(request: HttpRequest, secret_name: str, what: str) -> Case:
-    """The case if the user may see it; otherwise the attempt is recorded and it is a 404."""
-    case = (
-        Case.objects.visible_to(request.user)
-        .select_related("site", "dictionary_version")
-        .filter(secret_name=secret_name)
-        .first()
-    )
-    if case is None:
-        # Linked to the case when it exists, so its site sees the attempt in its trail.
-        target = Case.objects.select_related("site").filter(secret_name=secret_name).first()
-        services.record_denial(
-            context_for(request), f"{what} {secret_name[:SECRET_NAME_MAX]}", case=target
-        )
-        raise Http404("No case of that name is open to you.")
-    return case
-
-
 def _editable_case(request: HttpRequest, secret_name: str, what: str) -> Case:
-    case = _visible_case(request, secret_name, what)
+    case = visible_case(request, secret_name, what)
     if not access.can_edit_case(request.user, case):
         services.record_denial(context_for(request), what, case=case)
         raise PermissionDenied("Your role lets you read this case, not change it.")
