@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from helpers_auth import verified_login
 
 from casereports.dictionary import read_dictionary
 from casereports.dictionary.model import HEADER
@@ -15,31 +16,9 @@ from casereports.services.dictionaries import LoadedDictionary, store_dictionary
 from casereports.views.entry import resume_form
 
 from .conftest import PASSWORD, context
-
-try:  # two-factor authentication: a session must have passed it (tests/helpers_auth.py)
-    from helpers_auth import verified_login
-except ImportError:  # pragma: no cover - before 2FA is installed
-
-    def verified_login(client, user):
-        client.force_login(user)
-
+from .helpers import REQUIRED
 
 pytestmark = pytest.mark.django_db
-
-REQUIRED = {  # every required clinician field of the core data set, with a plausible value
-    "covid19": {
-        "covid19_has_symptoms": "yes",
-        "covid19_suspected_case": "yes",
-        "covid19_confirmed_case": "yes",
-        "covid19_country": "GB",
-        "covid19_admission_hospital": "no",
-        "covid19_outcome_recovered": "yes",
-        "covid19_outcome_death": "no",
-    },
-    "demographics": {"age_years": "44", "sex": "female"},
-    "ms_history": {"ms_type": "RRMS", "edss_value": "3.5", "current_dmt": "no"},
-    "comorbidities": {"has_comorbidities": "no"},
-}
 
 WIDGET_ROWS = '''\
 record_id,visit,,text,Record,,,,,,,,,,,,,@READONLY
