@@ -44,7 +44,7 @@ DATABASE = "gdsi_bench_http"
 LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 TARGET_RATIO, TARGET_P95_MS = 0.5, 150.0
 LOAD_BEFORE = os.getloadavg()[0]
-SAFETY = 2.0  # drafts made per submit the warm-up rate predicts (wrk must never run out)
+SAFETY = 1.5  # drafts made per submit the warm-up rate predicts (wrk must never run out)
 
 
 def fail(message: str, status: int) -> None:
