@@ -33,7 +33,7 @@ def memberships(user) -> list[tuple[int, str]]:
         return []
     cached = getattr(user, _CACHE_ATTRIBUTE, None)
     if cached is None:
-        cached = list(user.memberships.values_list("site_id", "role"))
+        cached = list(user.memberships.order_by().values_list("site_id", "role"))
         setattr(user, _CACHE_ATTRIBUTE, cached)
     return cached
 

@@ -94,7 +94,8 @@ def record_event(
         ip=context.ip,
         details=details or {},
     )
-    with transaction.atomic():
+    # No savepoint: inside a service's transaction the event and the write fail together.
+    with transaction.atomic(savepoint=False):
         head = AuditHead.objects.select_for_update().filter(pk=1).first()
         if head is None:
             head, _ = AuditHead.objects.get_or_create(pk=1)

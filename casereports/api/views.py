@@ -78,7 +78,7 @@ def visible_case(request: Request, secret_name: str, *, what: str, detail: bool 
         )
     else:  # a write: the service reads the case again, locked, with its data
         cases = cases.defer("data", "form_statuses")
-    case = cases.filter(secret_name=secret_name).first()
+    case = cases.filter(secret_name=secret_name).order_by().first()  # unique: no sort needed
     if case is not None:
         return case
     # Looked up outside visible_to only to put the attempt on record; nothing of it is returned.
@@ -242,15 +242,16 @@ class CaseSubmitView(APIView):
         tags=CASES_TAG,
         summary="Submit a draft",
         description="Every required field that branching shows must have a value; the missing "
-        "ones are listed in `errors` (422).",
+        "ones are listed in `errors` (422). Answers the case's new status and version (its data "
+        "did not change; GET the case for it).",
         request=CaseSubmitSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 422, 423)},
+        responses={200: CaseSummarySerializer, **_errors(400, 401, 403, 404, 409, 422, 423)},
     )
     def post(self, request: Request, secret_name: str) -> Response:
         case = visible_case(request, secret_name, what="submit case")
         payload = _valid(CaseSubmitSerializer, request.data)
         case = services.submit_case(api_context(request), case, expected_version=payload["version"])
-        return Response(CaseDetailSerializer(case).data)
+        return Response(CaseSummarySerializer(case).data)
 
 
 def current_version() -> DictionaryVersion:

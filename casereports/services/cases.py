@@ -125,7 +125,11 @@ def _for_write(cases):
     foreign-key check at commit needs while it holds the audit head: taking it here queued all
     writes of a site and deadlocked under load), and as NO KEY UPDATE, so events that merely
     reference the case (a view, a denial) are not blocked."""
-    return cases.select_for_update(no_key=True, of=("self",)).select_related("site")
+    return (
+        cases.select_for_update(no_key=True, of=("self",))
+        .select_related("site", "dictionary_version")
+        .defer("dictionary_version__dictionary_csv", "dictionary_version__quality_rules_csv")
+    )
 
 
 def _locked_for_write(
@@ -222,12 +226,12 @@ def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> 
         case = _locked_for_write(context, case.pk, expected_version, "submit case")
         if case.status != CaseStatus.DRAFT:
             raise CaseServiceError("Only a draft can be submitted; this case already was.")
-        dictionary = dictionary_of_case(case)
-        result = entry.EntryResult(values=dict(case.data))
-        for f in entry.missing_required(dictionary, case.data):
-            result.add_error(f.name, "is required")
-        if result.errors:
-            raise InvalidEntry(result)
+        if case.completeness != entry.COMPLETE:  # kept up to date by every save
+            result = entry.EntryResult(values=dict(case.data))
+            for f in entry.missing_required(dictionary_of_case(case), case.data):
+                result.add_error(f.name, "is required")
+            if result.errors:
+                raise InvalidEntry(result)
         case.status = CaseStatus.SUBMITTED
         case.submitted_at = timezone.now()
         case.version += 1

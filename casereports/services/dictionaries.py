@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from casereports.dictionary import DataDictionary, read_dictionary, read_quality_rules
 from casereports.dictionary.quality_rules import quality_rules_to_csv
-from casereports.models import DictionaryVersion
+from casereports.models import Case, DictionaryVersion
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,12 @@ def _dictionary_by_hash(content_hash: str) -> DataDictionary:
 def dictionary_of_case(case) -> DataDictionary:
     """The parsed dictionary a case was entered under, by the version's content hash (one small
     query), so a save does not read the version row with its whole CSV text every time."""
-    content_hash = (
-        DictionaryVersion.objects.filter(pk=case.dictionary_version_id)
-        .values_list("content_hash", flat=True)
-        .get()
-    )
+    if Case.dictionary_version.is_cached(case):
+        content_hash = case.dictionary_version.content_hash
+    else:
+        content_hash = (
+            DictionaryVersion.objects.filter(pk=case.dictionary_version_id)
+            .values_list("content_hash", flat=True)
+            .get()
+        )
     return _dictionary_by_hash(content_hash)
