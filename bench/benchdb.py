@@ -14,26 +14,13 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+from casereports.synthetic import SUBMITTABLE_ANSWERS
+
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "casereports" / "data" / "core_dataset_v1.csv"
 PROTECTED = {"gdsi", "postgres", "template0", "template1"}
 
-# Every required clinician field of the core data set, per form, with a plausible value: a case
-# saved with all of them can be submitted.
-FILLED = {
-    "covid19": {
-        "covid19_has_symptoms": "yes",
-        "covid19_suspected_case": "yes",
-        "covid19_confirmed_case": "yes",
-        "covid19_country": "GB",
-        "covid19_admission_hospital": "no",
-        "covid19_outcome_recovered": "yes",
-        "covid19_outcome_death": "no",
-    },
-    "demographics": {"age_years": "44", "sex": "female"},
-    "ms_history": {"ms_type": "RRMS", "edss_value": "3.5", "current_dmt": "no"},
-    "comorbidities": {"has_comorbidities": "no"},
-}
+FILLED = SUBMITTABLE_ANSWERS
 
 
 def is_postgres(url: str) -> bool:

@@ -11,6 +11,23 @@ from datetime import date, timedelta
 
 from casereports.dictionary import DataDictionary, Field
 
+# A plausible answer to every required clinician question of the core data set, per form: a
+# case with all of them (and nothing else) can be submitted.
+SUBMITTABLE_ANSWERS: dict[str, dict[str, str]] = {
+    "covid19": {
+        "covid19_has_symptoms": "yes",
+        "covid19_suspected_case": "yes",
+        "covid19_confirmed_case": "yes",
+        "covid19_country": "GB",
+        "covid19_admission_hospital": "no",
+        "covid19_outcome_recovered": "yes",
+        "covid19_outcome_death": "no",
+    },
+    "demographics": {"age_years": "44", "sex": "female"},
+    "ms_history": {"ms_type": "RRMS", "edss_value": "3.5", "current_dmt": "no"},
+    "comorbidities": {"has_comorbidities": "no"},
+}
+
 EPOCH = date(2018, 6, 1)
 SPAN_DAYS = 365 * 5
 NUMBER_RANGES = {

@@ -2,23 +2,11 @@
 
 from casereports.models import Case
 from casereports.services import cases as services
+from casereports.synthetic import SUBMITTABLE_ANSWERS
 
 from .conftest import context
 
-REQUIRED = {  # every required clinician field of the core data set, with a plausible value
-    "covid19": {
-        "covid19_has_symptoms": "yes",
-        "covid19_suspected_case": "yes",
-        "covid19_confirmed_case": "yes",
-        "covid19_country": "GB",
-        "covid19_admission_hospital": "no",
-        "covid19_outcome_recovered": "yes",
-        "covid19_outcome_death": "no",
-    },
-    "demographics": {"age_years": "44", "sex": "female"},
-    "ms_history": {"ms_type": "RRMS", "edss_value": "3.5", "current_dmt": "no"},
-    "comorbidities": {"has_comorbidities": "no"},
-}
+REQUIRED = SUBMITTABLE_ANSWERS  # every required clinician field, with a plausible value
 
 
 def fill_required(user, case: Case) -> Case:
