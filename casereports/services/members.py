@@ -69,9 +69,14 @@ def _require_grantable(context: AuditContext, site: Site, role: str) -> None:
         )
 
 
-def _require_managed_here(context: AuditContext, membership: Membership, what: str) -> None:
+def _require_managed_here(
+    context: AuditContext, membership: Membership, what: str, *, record: bool = True
+) -> None:
+    """Central roles are not the site manager's to change. Called before the write's transaction
+    (so the recorded denial stays), and again inside it on the locked row without recording."""
     if membership.role not in GRANTABLE_ROLES:
-        record_denial(context, f"{what} ({membership.role})", site=membership.site)
+        if record:
+            record_denial(context, f"{what} ({membership.role})", site=membership.site)
         label = ROLES[membership.role].label if membership.role in ROLES else membership.role
         raise NotAllowed(f"{label} memberships are managed by an administrator.")
 
@@ -135,9 +140,10 @@ def change_role(context: AuditContext, membership: Membership, role: str) -> Mem
     site = membership.site
     _require_manager(context, site, "change member role")
     _require_grantable(context, site, role)
+    _require_managed_here(context, membership, "change member role")
     with transaction.atomic():
         membership = _reload(membership)
-        _require_managed_here(context, membership, "change member role")
+        _require_managed_here(context, membership, "change member role", record=False)
         if membership.role == role:
             return membership
         if Membership.objects.filter(user=membership.user, site=site, role=role).exists():
@@ -165,9 +171,10 @@ def remove_member(context: AuditContext, membership: Membership) -> None:
     """Remove one membership; the user keeps their account and any other membership."""
     site = membership.site
     _require_manager(context, site, "remove member")
+    _require_managed_here(context, membership, "remove member")
     with transaction.atomic():
         membership = _reload(membership)
-        _require_managed_here(context, membership, "remove member")
+        _require_managed_here(context, membership, "remove member", record=False)
         if membership.role == SITE_MANAGER:
             _keep_a_manager(membership)
         user = membership.user

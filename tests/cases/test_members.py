@@ -122,6 +122,8 @@ def test_a_central_role_membership_is_not_managed_here(client, manager_a, make_u
     assert post(client, "remove", membership=membership.pk).status_code == 403
     assert post(client, "change", membership=membership.pk, role="clinician").status_code == 403
     assert Membership.objects.get(pk=membership.pk).role == "exporter"
+    attempts = [event.details["attempted"] for event in events("permission.denied")]
+    assert attempts == ["remove member (exporter)", "change member role (exporter)"]
 
 
 def test_the_last_site_manager_cannot_leave(client, manager_a, site_a):
