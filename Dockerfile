@@ -21,6 +21,7 @@ RUN pip install --upgrade pip && pip install --build-constraint build-constraint
 
 # collectstatic needs settings that import; the real key comes from the environment at run time.
 RUN SECRET_KEY=build-only-placeholder-key-build-only-placeholder-key-0000 \
+    GDSI_EXPORT_KEY=build-only-placeholder-export-key-0000 \
     ALLOWED_HOSTS=build python manage.py collectstatic --noinput
 
 USER gdsi

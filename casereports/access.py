@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 
 from casereports.roles import (
     EDIT_CASES,
+    EXPORT_DATA,
     LOCK_CASES,
     MANAGE_MEMBERS,
     ROLES,
@@ -123,6 +124,25 @@ def managed_sites(user) -> QuerySet[Site]:
     from casereports.models import Site
 
     return Site.objects.filter(pk__in=site_ids_with(user, MANAGE_MEMBERS))
+
+
+def export_site_ids(user) -> list[int]:
+    """Sites whose cases the user may export: where they hold the export right, or every site
+    when they also see all sites (an administrator)."""
+    from casereports.models import Site
+
+    if not has_permission(user, EXPORT_DATA):
+        return []
+    if sees_all_sites(user):
+        return list(Site.objects.order_by("pk").values_list("pk", flat=True))
+    return site_ids_with(user, EXPORT_DATA)
+
+
+def exportable_cases(user, cases: QuerySet[Case] | None = None) -> QuerySet[Case]:
+    from casereports.models import Case
+
+    cases = Case.objects.all() if cases is None else cases
+    return cases.filter(site_id__in=export_site_ids(user))
 
 
 def role_at(user, site_id: int | None) -> str:

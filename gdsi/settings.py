@@ -214,6 +214,16 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 GDSI_CORE_DICTIONARY = BASE_DIR / "casereports" / "data" / "core_dataset_v1.csv"
 GDSI_HEALTH_TIMEOUT_SECONDS = env_int("GDSI_HEALTH_TIMEOUT_SECONDS", 2)
 
+# Exports: the key behind record pseudonyms and date shifts (stable across exports, so keep it;
+# whoever has it can link pseudonyms to record ids), where files go, how long a link works.
+_DEVELOPMENT_EXPORT_KEY = "development-only-export-key-never-use-in-production"  # noqa: S105
+GDSI_EXPORT_KEY = env_str("GDSI_EXPORT_KEY", "" if PRODUCTION else _DEVELOPMENT_EXPORT_KEY)
+if PRODUCTION and (len(GDSI_EXPORT_KEY) < 32 or GDSI_EXPORT_KEY == _DEVELOPMENT_EXPORT_KEY):
+    raise ImproperlyConfigured("GDSI_EXPORT_KEY must be set to at least 32 random characters")
+GDSI_EXPORT_DIR = Path(env_str("GDSI_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
+GDSI_DOWNLOAD_LINK_SECONDS = env_int("GDSI_DOWNLOAD_LINK_SECONDS", 3600)
+GDSI_EXPORT_STALE_SECONDS = env_int("GDSI_EXPORT_STALE_SECONDS", 120)
+
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

@@ -63,6 +63,7 @@ def test_production_settings_pass_the_deploy_checklist():
             **os.environ,
             "GDSI_ENV": "production",
             "SECRET_KEY": "x" * 20 + "-a-long-random-production-key-" + "y" * 20,
+            "GDSI_EXPORT_KEY": "e" * 20 + "-an-export-key-" + "f" * 20,
             "ALLOWED_HOSTS": "gdsi.example.org",
         },
         capture_output=True,
@@ -92,3 +93,13 @@ def test_demo_logins_work(client, capsys):
     line = next(line for line in capsys.readouterr().out.splitlines() if "demo-clinician " in line)
     username, password = line.split()[:2]
     assert client.login(username=username, password=password)
+
+
+def test_production_refuses_to_start_without_an_export_key():
+    result = run_python(
+        "import gdsi.settings",
+        GDSI_ENV="production",
+        SECRET_KEY="x" * 20 + "-a-long-random-production-key-" + "y" * 20,
+    )
+    assert result.returncode != 0
+    assert "GDSI_EXPORT_KEY must be set" in result.stderr

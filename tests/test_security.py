@@ -396,6 +396,7 @@ def test_check_deploy_is_clean_with_production_settings():
         **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}},
         "GDSI_ENV": "production",
         "SECRET_KEY": base64.b64encode(os.urandom(45)).decode(),
+        "GDSI_EXPORT_KEY": base64.b64encode(os.urandom(33)).decode(),
         "ALLOWED_HOSTS": "gdsi.example.org",
     }
     result = subprocess.run(
