@@ -8,9 +8,14 @@ Every CSV the platform writes passes each cell through `safe_cell`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START_CHARS = frozenset(FORMULA_STARTS)
+# A whole cell that is just a signed decimal number: a spreadsheet reads it as that number and
+# nothing else, and analysis code must get the number back.
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def safe_cell(value: object) -> str:
@@ -18,13 +23,13 @@ def safe_cell(value: object) -> str:
 
     `None` becomes an empty cell; anything else is written as `str(value)`. The apostrophe is
     the OWASP-recommended neutraliser: spreadsheets show the text as typed and do not evaluate
-    it. A value such as `-3` is prefixed too: a spreadsheet cannot tell it from `-3+A1` by its
-    first character, and the CSV reader of an analysis script reads it back as text.
+    it. A cell that is exactly a signed decimal number (`-3`, `+0.5`) is left alone: it cannot
+    hold a formula, and exported data must read back as numbers; `-3+A1` is still prefixed.
     """
     if value is None:
         return ""
-    text = str(value)
-    if text.startswith(FORMULA_STARTS):
+    text = value if isinstance(value, str) else str(value)
+    if text and text[0] in _FORMULA_START_CHARS and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 

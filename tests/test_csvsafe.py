@@ -17,6 +17,13 @@ from casereports.csvsafe import safe_cell, safe_row
         "@SUM(A1:A2)",
         "\t=1+1",
         "\r=1+1",
+        "-3+A1",
+        "-1e3",
+        "-",
+        "+",
+        "-.",
+        "- 3",
+        "-3\n=1+1",
     ],
 )
 def test_a_cell_that_starts_like_a_formula_gets_a_leading_apostrophe(value):
@@ -33,6 +40,12 @@ def test_a_cell_that_starts_like_a_formula_gets_a_leading_apostrophe(value):
         (42, "42"),
         ('{"reason": "=1+1"}', '{"reason": "=1+1"}'),
         ("'already quoted", "'already quoted"),
+        ("-3", "-3"),
+        ("+3", "+3"),
+        ("-0.5", "-0.5"),
+        ("-.5", "-.5"),
+        ("-12.", "-12."),
+        (-3, "-3"),
     ],
 )
 def test_other_cells_are_left_as_they_are(value, expected):
