@@ -182,6 +182,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Celery beat runs the export sweeper (exports.tasks.sweep_stale_exports) this often.
+GDSI_EXPORT_SWEEP_SECONDS = env_int("GDSI_EXPORT_SWEEP_SECONDS", 60)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
