@@ -138,14 +138,16 @@ class Deidentifier:
         self.profile = profile
         self._key = key
         self.plan = self._plan()
-        self._removed = frozenset(self.plan.removed) | frozenset(self.plan.derived_blanked)
-        self._dates = frozenset(self.plan.dates)
-        self._keys = [
+        blanked = set(self.plan.removed) | set(self.plan.derived_blanked)
+        keys = [
             (f.name, key)
             for f in dictionary.fields
             if f.field_type != "descriptive"
             for key in storage_keys(f)
         ]
+        self._kept_keys = [key for name, key in keys if name not in blanked]
+        self._blank_keys = {key: "" for name, key in keys if name in blanked}
+        self._date_keys = [key for name, key in keys if name in self.plan.dates]
 
     # -- the plan ---------------------------------------------------------------------------
 
@@ -226,7 +228,7 @@ class Deidentifier:
 
     def pseudonym(self, record_id: str) -> str:
         digest = _hmac(self._key, PSEUDONYM_DOMAIN, record_id)
-        encoded = base64.b32encode(digest).decode("ascii")
+        encoded = base64.b32encode(digest[:15]).decode("ascii")  # 15 bytes: 24 characters
         return PSEUDONYM_PREFIX + encoded[:PSEUDONYM_LENGTH]
 
     def date_offset(self, record_id: str) -> int:
@@ -240,25 +242,23 @@ class Deidentifier:
 
     def record(self, values: Mapping[str, Any]) -> dict[str, str]:
         """The record as the profile lets it out: every storage key of the dictionary (checkbox
-        options as `name___code`), plus `report_source`."""
-        record_id = str(values.get(self.plan.record_id) or "")
+        options as `name___code`), plus `report_source`. Other keys of `values` are dropped."""
+        get = values.get
+        record_id = str(get(self.plan.record_id) or "")
         if not record_id:
             raise ValueError(f"record: {self.plan.record_id} (the record id) is blank")
-        offset = self.date_offset(record_id) if self.profile.dates == SHIFT else 0
-        out: dict[str, str] = {}
-        for name, key in self._keys:
-            raw = values.get(key)
-            text = "" if raw is None else str(raw)
-            if name in self._removed:
-                text = ""
-            elif name in self._dates and text:
-                text = self._date(text, offset)
-            out[key] = text
+        out = {key: "" if (value := get(key)) is None else value for key in self._kept_keys}
+        out.update(self._blank_keys)
+        if self.profile.dates != KEEP:
+            offset = self.date_offset(record_id) if self.profile.dates == SHIFT else 0
+            for key in self._date_keys:
+                if out[key]:
+                    out[key] = self._date(str(out[key]), offset)
         if self.profile.pseudonymise_record_id:
             out[self.plan.record_id] = self.pseudonym(record_id)
         if self.plan.age:
-            out[self.plan.age] = self._age(out[self.plan.age])
-        out[PARTITION_KEY] = str(values.get(PARTITION_KEY) or "")
+            out[self.plan.age] = self._age(str(out[self.plan.age]))
+        out[PARTITION_KEY] = str(get(PARTITION_KEY) or "")
         return out
 
     def _date(self, text: str, offset: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import operator
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -112,8 +113,15 @@ class CsvFile(TempFile):
         self.columns = columns
         self._writer = csv.writer(self._sink, lineterminator=LINE_END)
         self._writer.writerow([safe_cell(column) for column in columns])
+        self._cells = operator.itemgetter(*columns) if columns else lambda _: ()
 
-    def write_record(self, record: Mapping[str, str]) -> None:
+    def write_safe_cells(self, cells: Mapping[str, str]) -> None:
+        """One row from cells already passed through safe_cell, one for every column."""
+        row = self._cells(cells)
+        self._writer.writerow(row if len(self.columns) != 1 else (row,))
+        self.rows += 1
+
+    def write_record(self, record: Mapping[str, Any]) -> None:
         get = record.get
         self._writer.writerow([safe_cell(get(column, "")) for column in self.columns])
         self.rows += 1
@@ -139,14 +147,20 @@ class ExportFiles:
         self.files[file.name] = file
         return file
 
-    def write(self, record: Mapping[str, str]) -> None:
+    def write(self, record: Mapping[str, Any]) -> None:
+        """One de-identified record (a value for every column, as `Deidentifier.record` gives)
+        into its report source's core CSV and the REDCap records CSV."""
         source = record.get("report_source", "")
         if source not in REPORT_SOURCES:
             raise ValueError(
                 f"record: report_source '{source}' is not one of {', '.join(REPORT_SOURCES)}"
             )
-        self.files[core_file_name(source)].write_record(record)
-        self.files[REDCAP_RECORDS].write_record(record)
+        cells = {key: safe_cell(value) for key, value in record.items()}
+        try:
+            self.files[core_file_name(source)].write_safe_cells(cells)
+            self.files[REDCAP_RECORDS].write_safe_cells(cells)
+        except KeyError as missing:
+            raise ValueError(f"record: it has no value for column {missing}") from None
 
     def add_codebook(self, dictionary_csv: str) -> None:
         """The dictionary version exactly as stored (see docs/exports.md: it is not passed

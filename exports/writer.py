@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
-import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -98,7 +97,7 @@ def write_export(
         }
         files.add_manifest(manifest)
         files.close()
-        size, digest = _zip(files.members(), partial, created_at)
+        size, digest = _zip(files.members(), partial)
         os.replace(partial, out_path)
         _sync_directory(out_path.parent)
     except BaseException:
@@ -193,23 +192,14 @@ def _rows(row_counts: dict[str, int], name: str) -> dict[str, int]:
     return {"rows": row_counts[name]} if name in row_counts else {}
 
 
-def _zip(members: Iterable[TempFile], partial: Path, created_at: datetime) -> tuple[int, str]:
+def _zip(members: Iterable[TempFile], partial: Path) -> tuple[int, str]:
     """Build the zip at `partial`, synced to disk; returns its size and sha256."""
-    stamp = created_at.timetuple()[:6]
     with open(partial, "wb") as raw:
         with zipfile.ZipFile(
             raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
         ) as archive:
             for member in members:
-                info = zipfile.ZipInfo(member.name, date_time=stamp)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                big = member.size >= zipfile.ZIP64_LIMIT
-                with (
-                    open(member.path, "rb") as source,
-                    archive.open(info, "w", force_zip64=big) as target,
-                ):
-                    shutil.copyfileobj(source, target, COPY_CHUNK)
+                archive.write(member.path, arcname=member.name)
         raw.flush()
         os.fsync(raw.fileno())
     return _size_and_sha256(partial)
