@@ -124,6 +124,24 @@ class FieldPlan:
         }
 
 
+@dataclass(frozen=True)
+class _KeyPlan:
+    """Storage keys to copy, to write blank, and to treat as dates."""
+
+    kept: tuple[str, ...]
+    blank: dict[str, str]
+    dates: tuple[str, ...]
+
+    @classmethod
+    def of(cls, keys: list[tuple[str, str]], blanked: set[str], dates: Iterable[str]) -> _KeyPlan:
+        date_names = set(dates)
+        return cls(
+            kept=tuple(key for name, key in keys if name not in blanked),
+            blank={key: "" for name, key in keys if name in blanked},
+            dates=tuple(key for name, key in keys if name in date_names and name not in blanked),
+        )
+
+
 class Deidentifier:
     """Applies one profile to records of one dictionary with the export key."""
 
@@ -145,9 +163,11 @@ class Deidentifier:
             if f.field_type != "descriptive"
             for key in storage_keys(f)
         ]
-        self._kept_keys = [key for name, key in keys if name not in blanked]
-        self._blank_keys = {key: "" for name, key in keys if name in blanked}
-        self._date_keys = [key for name, key in keys if name in self.plan.dates]
+        self._every_key = _KeyPlan.of(keys, blanked, self.plan.dates)
+        quasi = set(self.plan.quasi_identifiers)
+        self._quasi_keys = _KeyPlan.of(
+            [(name, key) for name, key in keys if name in quasi], blanked, self.plan.dates
+        )
 
     # -- the plan ---------------------------------------------------------------------------
 
@@ -243,20 +263,28 @@ class Deidentifier:
     def record(self, values: Mapping[str, Any]) -> dict[str, str]:
         """The record as the profile lets it out: every storage key of the dictionary (checkbox
         options as `name___code`), plus `report_source`. Other keys of `values` are dropped."""
+        return self._transform(values, self._every_key)
+
+    def quasi_identifiers_of(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """Only the quasi-identifiers as `record` would export them, and the report source: all
+        the k-anonymity count of the first pass needs."""
+        return self._transform(values, self._quasi_keys)
+
+    def _transform(self, values: Mapping[str, Any], keys: _KeyPlan) -> dict[str, str]:
         get = values.get
         record_id = str(get(self.plan.record_id) or "")
         if not record_id:
             raise ValueError(f"record: {self.plan.record_id} (the record id) is blank")
-        out = {key: "" if (value := get(key)) is None else value for key in self._kept_keys}
-        out.update(self._blank_keys)
-        if self.profile.dates != KEEP:
+        out = {key: "" if (value := get(key)) is None else value for key in keys.kept}
+        out.update(keys.blank)
+        if self.profile.dates != KEEP and keys.dates:
             offset = self.date_offset(record_id) if self.profile.dates == SHIFT else 0
-            for key in self._date_keys:
+            for key in keys.dates:
                 if out[key]:
                     out[key] = self._date(str(out[key]), offset)
-        if self.profile.pseudonymise_record_id:
+        if self.profile.pseudonymise_record_id and self.plan.record_id in out:
             out[self.plan.record_id] = self.pseudonym(record_id)
-        if self.plan.age:
+        if self.plan.age in out:
             out[self.plan.age] = self._age(str(out[self.plan.age]))
         out[PARTITION_KEY] = str(get(PARTITION_KEY) or "")
         return out

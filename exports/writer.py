@@ -86,7 +86,7 @@ def write_export(
     try:
         if profile.k_anonymity:
             for values in _exportable(records()):
-                counter.add(deidentifier.record(values))
+                counter.add(deidentifier.quasi_identifiers_of(values))
         files = ExportFiles(out_path.parent, dictionary)
         _write_records(files, deidentifier, counter, records(), on_progress)
         files.add_codebook(dictionary_csv)

@@ -110,3 +110,11 @@ def test_a_record_without_its_id_is_refused_by_name():
 def test_an_empty_key_is_refused():
     with pytest.raises(ValueError, match="GDSI_EXPORT_KEY"):
         Deidentifier(DICTIONARY, CENTRAL, b"")
+
+
+def test_the_first_pass_sees_the_quasi_identifiers_as_the_record_exports_them():
+    deidentifier = Deidentifier(DICTIONARY, OPEN, KEY)
+    for row in records(DICTIONARY, 50):
+        full = deidentifier.record(row)
+        quasi = deidentifier.quasi_identifiers_of(row)
+        assert quasi == {name: full[name] for name in [*OPEN.quasi_identifiers, "report_source"]}

@@ -2,12 +2,14 @@
 consent, progress, and a failure that leaves no file behind."""
 
 import hashlib
+import tracemalloc
 from datetime import date
 
 import pytest
 from deid_helpers import core_dictionary, core_text, csv_rows, export, manifest, members, records
 
 import exports.writer
+from casereports.synthetic import random_records
 from exports.profiles import PROFILES
 from exports.writer import write_export
 
@@ -131,3 +133,27 @@ def test_central_keeps_dates_and_top_codes_ages_and_open_bands_them(tmp_path):
             assert kept["age_years"] == age
         assert banded["age_years"] in bands
     assert old > 10
+
+
+def test_memory_does_not_grow_with_the_number_of_records(tmp_path):
+    dictionary = DICTIONARY
+
+    def stream(count: int):
+        def fresh():
+            for number, row in enumerate(random_records(dictionary, count, seed=3)):
+                row["covid19_country"] = ("GB", "FR", "DE")[number % 3]
+                row["report_source"] = "patients" if number % 2 else "clinicians"
+                yield row
+
+        return fresh
+
+    def peak(count: int) -> int:
+        tracemalloc.start()
+        try:
+            export(tmp_path, dictionary, TEXT, OPEN, stream(count), name=f"{count}.zip")
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, large = peak(1_000), peak(6_000)
+    assert large < small * 1.5 + 256 * 1024, (small, large)
