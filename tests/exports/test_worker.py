@@ -1,0 +1,144 @@
+"""Export jobs through Redis and real Celery worker processes (not eager mode), including a
+worker killed with SIGKILL in the middle of an export.
+
+The worker is a subprocess that must read the data this test committed, so the tests use
+`transactional_db` and point the worker's DATABASE_URL at pytest's test database. That needs
+PostgreSQL (SQLite's test database lives in this process's memory); CI runs them there.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from cases.conftest import context
+from django.conf import settings
+from django.db import connection
+
+from casereports.models import AuditEvent
+from exports import services
+from exports.models import ExportJob, JobStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+STALE_SECONDS = 3  # the workers' GDSI_EXPORT_STALE_SECONDS: a killed worker's job is re-sent soon
+SWEEP_SECONDS = 1
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def worker_database_url() -> str:
+    if connection.vendor != "postgresql":
+        # Never a silent skip in CI: tests/conftest.py refuses to run CI on anything else.
+        pytest.skip("worker tests share the test database with a worker: run on PostgreSQL")
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    user = quote(db.get("USER") or "postgres", safe="")
+    host = db.get("HOST") or "127.0.0.1"
+    return f"postgres://{user}{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def start_worker(redis_url, export_dir, tmp_path):
+    """`start_worker(beat=False)`: a Celery worker process (solo pool) on the test database,
+    writing to the test's export folder; with `beat`, it also runs the sweeper every second."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.fail("REDIS_URL is set but the settings still run tasks in-process")
+    database_url = worker_database_url()
+    started: list[subprocess.Popen] = []
+
+    def start(*, beat: bool = False) -> subprocess.Popen:
+        command = [sys.executable, "-m", "celery", "-A", "gdsi", "worker", "--pool", "solo"]
+        command += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
+        if beat:
+            command += ["--beat", "--schedule", str(tmp_path / f"beat-{len(started)}")]
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "GDSI_EXPORT_DIR": str(export_dir),
+            "GDSI_EXPORT_STALE_SECONDS": str(STALE_SECONDS),
+            "GDSI_EXPORT_SWEEP_SECONDS": str(SWEEP_SECONDS),
+        }
+        worker = subprocess.Popen(command, cwd=ROOT, env=env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def wait_for(job: ExportJob, done, *, timeout: float, worker=None) -> ExportJob:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if done(job):
+            return job
+        if worker is not None and worker.poll() is not None:
+            pytest.fail(f"the worker exited with {worker.returncode}")
+        time.sleep(0.02)
+    pytest.fail(f"export #{job.pk} is {job.status} ({job.rows_done} rows) after {timeout} s")
+
+
+def files_of(job: ExportJob, export_dir: Path) -> list[str]:
+    directory = export_dir / str(job.pk)
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_a_requested_job_goes_from_queued_to_done_in_a_worker_and_matches_its_manifest(
+    start_worker, exporter_a, site_a, make_cases, export_dir, read_export
+):
+    make_cases(site_a, 50)
+    worker = start_worker()
+    job = services.request_export(context(exporter_a), profile="open")
+    assert job.status == JobStatus.QUEUED
+
+    job = wait_for(job, lambda j: j.status in (JobStatus.DONE, JobStatus.FAILED), timeout=90,
+                   worker=worker)  # fmt: skip
+    manifest, members = read_export(job)
+    assert manifest["row_counts"] == job.row_counts
+    assert job.row_counts["redcap_records.csv"] == 50 == job.rows_total == job.rows_done
+    for name, described in manifest["files"].items():
+        if name != "manifest.json":
+            assert described["size"] == len(members[name])
+    assert files_of(job, export_dir) == [f"export_{job.pk}.zip"]
+    assert AuditEvent.objects.filter(action="export.finished").count() == 1
+
+
+def test_a_worker_killed_mid_export_is_replaced_and_the_job_finishes_exactly_once(
+    start_worker, exporter_a, site_a, make_cases, export_dir, read_export
+):
+    make_cases(site_a, 3000)
+    first = start_worker()
+    job = services.request_export(context(exporter_a), profile="central")
+
+    job = wait_for(job, lambda j: j.status == JobStatus.RUNNING and j.rows_done > 0, timeout=90,
+                   worker=first)  # fmt: skip
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING, "the export finished before the worker was killed"
+    assert job.rows_done < job.rows_total
+    left = files_of(job, export_dir)
+    assert left and f"export_{job.pk}.zip" not in left, "the dead worker's unfinished files"
+
+    second = start_worker(beat=True)  # its sweeper re-sends the silent job
+    job = wait_for(job, lambda j: j.is_finished, timeout=120, worker=second)
+
+    assert job.status == JobStatus.DONE, job.error
+    assert job.attempts == 2
+    manifest, _ = read_export(job)
+    assert manifest["row_counts"]["redcap_records.csv"] == 3000
+    assert files_of(job, export_dir) == [f"export_{job.pk}.zip"]
+    assert AuditEvent.objects.filter(action="export.finished").count() == 1
+    assert AuditEvent.objects.get(action="export.finished").details["attempt"] == 2
