@@ -155,7 +155,7 @@ class ExportFiles:
             raise ValueError(
                 f"record: report_source '{source}' is not one of {', '.join(REPORT_SOURCES)}"
             )
-        cells = {key: safe_cell(value) for key, value in record.items()}
+        cells = dict(zip(record.keys(), map(safe_cell, record.values()), strict=True))
         try:
             self.files[core_file_name(source)].write_safe_cells(cells)
             self.files[REDCAP_RECORDS].write_safe_cells(cells)

@@ -32,7 +32,7 @@ from exports.profiles import Profile
 
 MANIFEST_FORMAT = "gdsi-export/1"
 PROGRESS_EVERY = 500  # records between two on_progress calls
-COMPRESS_LEVEL = 6
+COMPRESS_LEVEL = 1  # zlib's fastest: the export takes ~40% less time for a ~30% larger zip
 COPY_CHUNK = 1 << 20
 # Keys the writer fills in itself; manifest_fields may not set them.
 COMPUTED_KEYS = (
