@@ -184,6 +184,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Celery beat runs the export sweeper (exports.tasks.sweep_stale_exports) this often.
 GDSI_EXPORT_SWEEP_SECONDS = env_int("GDSI_EXPORT_SWEEP_SECONDS", 60)
+# Redis hands out again a task whose worker died unacknowledged after this long. An export
+# longer than this is handed to a second worker too, which finds it claimed and does nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("GDSI_BROKER_VISIBILITY_TIMEOUT", 3600)
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
