@@ -1,10 +1,13 @@
 """De-identifying one record: pseudonyms, date shifts, ages, removed fields, derived values."""
 
+import csv
+import io
 from datetime import date
 
 import pytest
 from deid_helpers import KEY, OTHER_KEY, core_dictionary, records
 
+from casereports.dictionary import read_dictionary
 from exports.deidentify import Deidentifier, is_free_text
 from exports.profiles import PROFILES, Profile
 
@@ -118,3 +121,21 @@ def test_the_first_pass_sees_the_quasi_identifiers_as_the_record_exports_them():
         full = deidentifier.record(row)
         quasi = deidentifier.quasi_identifiers_of(row)
         assert quasi == {name: full[name] for name in [*OPEN.quasi_identifiers, "report_source"]}
+
+
+def test_a_datetime_moves_by_the_records_offset_and_keeps_its_time_of_day():
+    rows = list(csv.reader(io.StringIO(DICTIONARY.to_csv())))
+    for row in rows:
+        if row[0] == "covid19_admission_hospital_date":
+            row[7:10] = ["datetime_ymd", "", ""]
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    dictionary = read_dictionary(text.getvalue())
+    record = records(dictionary, 1)[0] | {
+        "covid19_date_reporting": "2021-01-10",
+        "covid19_admission_hospital_date": "2021-01-10 14:35",
+    }
+    out = Deidentifier(dictionary, OPEN, KEY).record(record)
+    day, clock = out["covid19_admission_hospital_date"].split(" ")
+    assert clock == "14:35"
+    assert day == out["covid19_date_reporting"] != "2021-01-10"
