@@ -26,7 +26,9 @@ from exports.profiles import PROFILES, Profile
 DICTIONARY = core_dictionary()
 TEXT = core_text()
 CENTRAL = PROFILES["central"]
-CORE_DATASET_MD = Path(os.environ.get("GDSI_CORE_DATASET_MD", "/work/shared/core-dataset.md"))
+# The data contract sits beside the project (../shared), in every checkout and CI run.
+SHARED_CORE_DATASET = Path(__file__).resolve().parents[3] / "shared" / "core-dataset.md"
+CORE_DATASET_MD = Path(os.environ.get("GDSI_CORE_DATASET_MD", str(SHARED_CORE_DATASET)))
 KEEP_TEXT = Profile(name="keep-text", description="test only", remove_free_text=False)
 
 
