@@ -182,6 +182,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Task modules beside the apps' tasks.py, and beat's look for due scheduled exports (hourly).
+CELERY_IMPORTS = ["exports.delivery", "exports.schedule"]
+CELERY_BEAT_SCHEDULE = {
+    "exports: run scheduled exports": {
+        "task": "exports.run_scheduled_exports",
+        "schedule": float(env_int("GDSI_SCHEDULE_CHECK_SECONDS", 3600)),
+    },
+}
 # Celery beat runs the export sweeper (exports.tasks.sweep_stale_exports) this often.
 GDSI_EXPORT_SWEEP_SECONDS = env_int("GDSI_EXPORT_SWEEP_SECONDS", 60)
 # Redis hands out again a task whose worker died unacknowledged after this long. An export
@@ -212,6 +220,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served by the app, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set: a case's status, an export job's status, a report source.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "casereports.models.CaseStatus",
+        "ExportStatusEnum": "exports.models.JobStatus",
+        "ReportSourceEnum": "casereports.models.REPORT_SOURCES",
+    },
 }
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

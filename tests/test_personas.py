@@ -513,6 +513,8 @@ API_ENDPOINTS = [
 ENDPOINTS = WEB_ENDPOINTS + API_ENDPOINTS
 # Not about cases: the OpenAPI schema and its docs page are public by design.
 NOT_ABOUT_CASES = {"api-schema", "api-docs"}
+# Export jobs, not cases: their personas are in tests/exports/ (test_export_pages, test_export_api).
+NOT_ABOUT_CASES |= {"api-exports", "api-export", "api-export-download"}
 
 
 def expected(endpoint: Endpoint, persona: Persona) -> str:

@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from casereports.api import views
+from exports import api as exports_api
 
 urlpatterns = [
     path("cases/", views.CaseListView.as_view(), name="api-cases"),
@@ -15,6 +16,13 @@ urlpatterns = [
         "dictionary/quality-rules.csv",
         views.QualityRulesCsvView.as_view(),
         name="api-quality-rules-csv",
+    ),
+    path("exports/", exports_api.ExportListView.as_view(), name="api-exports"),
+    path("exports/<int:job_id>/", exports_api.ExportDetailView.as_view(), name="api-export"),
+    path(
+        "exports/<int:job_id>/download/",
+        exports_api.ExportDownloadView.as_view(),
+        name="api-export-download",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", views.SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
