@@ -124,6 +124,10 @@ def send_https(target: DeliveryTarget, job: ExportJob, path: Path) -> str:
                 return f"HTTP {response.status}"
     except urllib.error.HTTPError as answer:
         code = answer.code
+        if 300 <= code < 400:
+            raise DeliveryError(
+                f"HTTP {code} (redirects are not followed)", permanent=True
+            ) from None
         permanent = 400 <= code < 500 and code not in RETRYABLE_STATUSES
         raise DeliveryError(f"HTTP {code}", permanent=permanent) from None
     except urllib.error.URLError as failure:

@@ -181,6 +181,17 @@ def test_a_refusing_endpoint_is_not_asked_again(exporter_a, cases_a):
     assert [a.detail for a in DeliveryAttempt.objects.filter(job=job)] == ["HTTP 401"]
 
 
+def test_a_redirect_is_not_followed(exporter_a, cases_a):
+    with Endpoint(status=302) as endpoint:
+        job = scheduled_job(exporter_a, https_target(endpoint.url))
+        (outcome,) = deliver_job(job)
+        assert len(endpoint.received) == 1
+    assert not outcome.delivered
+    assert [a.detail for a in DeliveryAttempt.objects.filter(job=job)] == [
+        "HTTP 302 (redirects are not followed)"
+    ]
+
+
 def test_an_endpoint_that_is_down_is_recorded_with_the_error(exporter_a, cases_a):
     with Endpoint() as endpoint:
         url = endpoint.url

@@ -22,7 +22,7 @@ from helpers_auth import verified_login
 from casereports.models import AuditEvent, Membership
 from exports import services
 from exports.downloads import LINK_SALT, link_token
-from exports.models import ExportJob, JobStatus
+from exports.models import DeliveryTarget, ExportJob, JobStatus, ScheduledExport
 from exports.profiles import PROFILES
 from exports.tasks import run_export
 
@@ -334,6 +334,65 @@ def test_the_export_admin_pages_load_for_an_administrator(
         == 403
     )
     assert ExportJob.objects.filter(pk=job.pk).exists()
+
+
+def test_an_administrator_sets_up_a_weekly_schedule_and_a_target_in_the_admin(
+    client, administrator, exporter_a, site_a
+):
+    verified_login(client, administrator)
+    added = client.post(
+        "/admin/exports/deliverytarget/add/",
+        {
+            "name": "central",
+            "kind": "https",
+            "url": "https://central.example.org/in",
+            "secret": "the-signing-secret",
+            "enabled": "on",
+        },
+    )
+    assert added.status_code == 302, added.content.decode()[:2000]
+    target = DeliveryTarget.objects.get(name="central")
+    assert target.secret == "the-signing-secret"
+    for url in (
+        "/admin/exports/deliverytarget/",
+        f"/admin/exports/deliverytarget/{target.pk}/change/",
+    ):
+        page = client.get(url).content.decode()
+        assert "the-signing-secret" not in page, url
+    assert "•••••••• (set)" in client.get("/admin/exports/deliverytarget/").content.decode()
+
+    scheduled = client.post(
+        "/admin/exports/scheduledexport/add/",
+        {
+            "name": "weekly central",
+            "requested_by": exporter_a.pk,
+            "profile": "central",
+            "every_days": "7",
+            "enabled": "on",
+            "sites": [site_a.pk],
+            "statuses": ["submitted"],
+            "targets": [target.pk],
+        },
+    )
+    assert scheduled.status_code == 302, scheduled.content.decode()[:2000]
+    schedule = ScheduledExport.objects.get(name="weekly central")
+    assert schedule.filters == {
+        "sites": [site_a.pk],
+        "report_sources": [],
+        "statuses": ["submitted"],
+    }
+    assert list(schedule.targets.all()) == [target]
+
+
+def test_the_schedule_admin_refuses_a_user_without_the_export_right(
+    client, administrator, clinician_a
+):
+    verified_login(client, administrator)
+    refused = client.post(
+        "/admin/exports/scheduledexport/add/",
+        {"name": "weekly", "requested_by": clinician_a.pk, "profile": "central", "every_days": "7"},
+    )
+    assert refused.status_code == 200 and not ScheduledExport.objects.exists()
 
 
 def test_a_superuser_without_the_administrator_role_sees_no_export_admin(client, make_user):
