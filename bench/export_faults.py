@@ -1,7 +1,7 @@
 """Fault script for export jobs: workers killed mid-export, and Redis restarted under queued jobs.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gdsi REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/export_faults.py [--repeat 20] [--cases 3000] [--no-redis]
+        .venv/bin/python bench/export_faults.py [--repeat 20] [--cases 10000] [--no-redis]
 
 Needs PostgreSQL and Redis. A throwaway database (gdsi_bench_faults) gets `--cases` generated
 cases (bulk-inserted: bench data, not case writes). The workers are real Celery processes
@@ -80,7 +80,7 @@ class Outcome:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20, help="kill repetitions (default 20)")
-    parser.add_argument("--cases", type=int, default=3000, help="cases exported (default 3000)")
+    parser.add_argument("--cases", type=int, default=10000, help="cases (default 10000)")
     parser.add_argument("--redis-db", type=int, default=11, help="Redis database for the run")
     parser.add_argument("--redis-jobs", type=int, default=4, help="jobs per Redis scenario")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis restarts")
@@ -204,12 +204,13 @@ class FaultRun:
         outcome = Outcome(f"kill {repetition}")
         first = self.start_worker(f"kill{repetition}-a")
         job = self.request()
-        running = self.wait(job, lambda j: j.status == "running" and j.rows_done > 0, 90)
+        # A different point each time: somewhere in the first 80% of the rows.
+        target = self.rng.randrange(1, max(2, int(0.8 * self.args.cases)))
+        running = self.wait(job, lambda j: j.status == "running" and j.rows_done >= target, 90)
         if running is None:
             self.stop(first)
-            outcome.problems.append(f"never seen running with rows (status {job.status})")
+            outcome.problems.append(f"never seen running past row {target} ({job.status})")
             return outcome
-        time.sleep(self.rng.uniform(0, 0.4))  # kill at a different point each time
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         job.refresh_from_db()

@@ -118,7 +118,7 @@ def test_a_requested_job_goes_from_queued_to_done_in_a_worker_and_matches_its_ma
 def test_a_worker_killed_mid_export_is_replaced_and_the_job_finishes_exactly_once(
     start_worker, exporter_a, site_a, make_cases, export_dir, read_export
 ):
-    make_cases(site_a, 3000)
+    make_cases(site_a, 5000)
     first = start_worker()
     job = services.request_export(context(exporter_a), profile="central")
 
@@ -138,7 +138,7 @@ def test_a_worker_killed_mid_export_is_replaced_and_the_job_finishes_exactly_onc
     assert job.status == JobStatus.DONE, job.error
     assert job.attempts == 2
     manifest, _ = read_export(job)
-    assert manifest["row_counts"]["redcap_records.csv"] == 3000
+    assert manifest["row_counts"]["redcap_records.csv"] == 5000
     assert files_of(job, export_dir) == [f"export_{job.pk}.zip"]
     assert AuditEvent.objects.filter(action="export.finished").count() == 1
     assert AuditEvent.objects.get(action="export.finished").details["attempt"] == 2
