@@ -330,3 +330,28 @@ def test_the_date_range_is_on_the_date_reported(exporter_a, site_a, make_cases, 
     tasks.run_export(job.pk)
     job.refresh_from_db()
     assert job.rows_total == len(inside) == job.row_counts["redcap_records.csv"]
+
+
+def test_a_job_cancelled_while_it_runs_stops_and_leaves_no_file(
+    exporter_a, site_a, make_cases, export_dir, monkeypatch
+):
+    make_cases(site_a, 2500)
+    job = request(exporter_a)
+
+    def writer_cancelled_midway(**arguments):
+        real = arguments["records"]
+
+        def records():
+            for number, record in enumerate(real()):
+                if number == 1200:  # between two progress updates
+                    services.cancel_export(context(exporter_a), job)
+                yield record
+
+        return write_export(**{**arguments, "records": records})
+
+    monkeypatch.setattr(tasks, "write_export", writer_cancelled_midway)
+    assert tasks.run_export(job.pk) == "lost"
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and not job.file_path
+    assert list((export_dir / str(job.pk)).iterdir()) == []
+    assert not events("export.finished") and not events("export.failed")
