@@ -16,6 +16,9 @@ _FORMULA_START_CHARS = frozenset(FORMULA_STARTS)
 # A whole cell that is just a signed decimal number: a spreadsheet reads it as that number and
 # nothing else, and analysis code must get the number back.
 _PLAIN_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# A formula start right after a NUL: in a row joined with NULs (and one in front), where a
+# cell starting like a formula shows up. A NUL inside a cell can only add a false alarm.
+_CELL_STARTING_LIKE_A_FORMULA = re.compile("\x00[" + re.escape("".join(FORMULA_STARTS)) + "]")
 
 
 def safe_cell(value: object) -> str:
@@ -37,3 +40,14 @@ def safe_cell(value: object) -> str:
 def safe_row(values: Iterable[object]) -> list[str]:
     """`safe_cell` applied to each value of a row."""
     return [safe_cell(value) for value in values]
+
+
+def safe_texts(cells: list[str]) -> list[str]:
+    """`safe_row` of a row of strings: the same cells, found faster in the common case.
+
+    One scan of the whole row tells whether any cell starts like a formula; when none does
+    (nearly every row of an export) the row itself is returned, else `safe_cell` of each cell.
+    """
+    if _CELL_STARTING_LIKE_A_FORMULA.search("\x00" + "\x00".join(cells)) is None:
+        return cells
+    return [safe_cell(cell) for cell in cells]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import operator
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -125,21 +126,22 @@ class FieldPlan:
 
 
 @dataclass(frozen=True)
-class _KeyPlan:
-    """Storage keys to copy, to write blank, and to treat as dates."""
+class RowLayout:
+    """A record as a row: a list of text values, one per position, and where the profile's
+    changes fall in it (positions, worked out once, so a record costs no lookups by name).
 
-    kept: tuple[str, ...]
-    blank: dict[str, str]
-    dates: tuple[str, ...]
+    `keys` says what each position holds as read: a storage key of the record, or None for a
+    field the profile writes blank (removed or derived from a changed field), which is never
+    read at all. The first len(`names`) positions are the output, `names` their keys; positions
+    past them are read only (the record id, when the output leaves it out)."""
 
-    @classmethod
-    def of(cls, keys: list[tuple[str, str]], blanked: set[str], dates: Iterable[str]) -> _KeyPlan:
-        date_names = set(dates)
-        return cls(
-            kept=tuple(key for name, key in keys if name not in blanked),
-            blank={key: "" for name, key in keys if name in blanked},
-            dates=tuple(key for name, key in keys if name in date_names and name not in blanked),
-        )
+    keys: tuple[str | None, ...]
+    names: tuple[str, ...]
+    record_id: int  # where the record id is read
+    pseudonym: int | None  # where the record id's pseudonym goes
+    dates: tuple[int, ...]  # dates to shift or remove
+    age: int | None  # the age to top-code or band
+    partition: int  # the report source
 
 
 class Deidentifier:
@@ -156,17 +158,19 @@ class Deidentifier:
         self.profile = profile
         self._key = key
         self.plan = self._plan()
-        blanked = set(self.plan.removed) | set(self.plan.derived_blanked)
-        keys = [
-            (f.name, key)
+        self._field_of_key = {
+            key: f.name
             for f in dictionary.fields
             if f.field_type != "descriptive"
             for key in storage_keys(f)
-        ]
-        self._every_key = _KeyPlan.of(keys, blanked, self.plan.dates)
+        }
         quasi = set(self.plan.quasi_identifiers)
-        self._quasi_keys = _KeyPlan.of(
-            [(name, key) for name, key in keys if name in quasi], blanked, self.plan.dates
+        #: The whole record: every storage key in dictionary order, then `report_source` when
+        #: the dictionary has no field of that name.
+        self.layout = self._layout(list(self._field_of_key))
+        #: Only the quasi-identifiers and the report source (the k-anonymity first pass).
+        self.quasi_layout = self._layout(
+            [key for key, name in self._field_of_key.items() if name in quasi]
         )
 
     # -- the plan ---------------------------------------------------------------------------
@@ -199,6 +203,39 @@ class Deidentifier:
             age=age_name,
             derived_blanked=tuple(self._derived_from(changed)),
             quasi_identifiers=tuple(self._quasi_identifiers(removed)),
+        )
+
+    def _layout(self, output: list[str]) -> RowLayout:
+        """The row of the storage keys `output` (plus the report source): which positions are
+        read, and where the record id, the dates and the age are."""
+        plan, profile = self.plan, self.profile
+        names = output if PARTITION_KEY in output else [*output, PARTITION_KEY]
+        blanked = set(plan.removed) | set(plan.derived_blanked)
+        # The report source is the case's own, even where the dictionary's field is blanked.
+        keys: list[str | None] = [
+            None if self._field_of_key.get(key) in blanked and key != PARTITION_KEY else key
+            for key in names
+        ]
+        if plan.record_id not in keys:
+            keys.append(plan.record_id)
+        date_names = set(plan.dates) if profile.dates != KEEP else set()
+        changes_age = profile.top_code_age_at is not None or profile.age_bands
+        return RowLayout(
+            keys=tuple(keys),
+            names=tuple(names),
+            record_id=keys.index(plan.record_id),
+            pseudonym=(
+                names.index(plan.record_id)
+                if profile.pseudonymise_record_id and plan.record_id in names
+                else None
+            ),
+            dates=tuple(
+                position
+                for position, key in enumerate(keys[: len(names)])
+                if key is not None and self._field_of_key.get(key) in date_names
+            ),
+            age=keys.index(plan.age) if changes_age and plan.age in keys[: len(names)] else None,
+            partition=names.index(PARTITION_KEY),
         )
 
     def _removes(self, f: Field) -> bool:
@@ -263,31 +300,33 @@ class Deidentifier:
     def record(self, values: Mapping[str, Any]) -> dict[str, str]:
         """The record as the profile lets it out: every storage key of the dictionary (checkbox
         options as `name___code`), plus `report_source`. Other keys of `values` are dropped."""
-        return self._transform(values, self._every_key)
+        return self._as_dict(values, self.layout)
 
     def quasi_identifiers_of(self, values: Mapping[str, Any]) -> dict[str, str]:
         """Only the quasi-identifiers as `record` would export them, and the report source: all
         the k-anonymity count of the first pass needs."""
-        return self._transform(values, self._quasi_keys)
+        return self._as_dict(values, self.quasi_layout)
 
-    def _transform(self, values: Mapping[str, Any], keys: _KeyPlan) -> dict[str, str]:
-        get = values.get
-        record_id = str(get(self.plan.record_id) or "")
+    def _as_dict(self, values: Mapping[str, Any], layout: RowLayout) -> dict[str, str]:
+        row = self.transform(row_of(values, layout.keys), layout)
+        return dict(zip(layout.names, row, strict=False))  # the read-only tail is left out
+
+    def transform(self, row: list[str], layout: RowLayout) -> list[str]:
+        """De-identify `row` (laid out as `layout.keys`, read as text) in place; returns it.
+        Blanked fields are already blank: they were never read."""
+        record_id = row[layout.record_id]
         if not record_id:
             raise ValueError(f"record: {self.plan.record_id} (the record id) is blank")
-        out = {key: "" if (value := get(key)) is None else value for key in keys.kept}
-        out.update(keys.blank)
-        if self.profile.dates != KEEP and keys.dates:
+        if layout.dates:
             offset = self.date_offset(record_id) if self.profile.dates == SHIFT else 0
-            for key in keys.dates:
-                if out[key]:
-                    out[key] = self._date(str(out[key]), offset)
-        if self.profile.pseudonymise_record_id and self.plan.record_id in out:
-            out[self.plan.record_id] = self.pseudonym(record_id)
-        if self.plan.age in out:
-            out[self.plan.age] = self._age(str(out[self.plan.age]))
-        out[PARTITION_KEY] = str(get(PARTITION_KEY) or "")
-        return out
+            for position in layout.dates:
+                if row[position]:
+                    row[position] = self._date(row[position], offset)
+        if layout.pseudonym is not None:
+            row[layout.pseudonym] = self.pseudonym(record_id)
+        if layout.age is not None:
+            row[layout.age] = self._age(row[layout.age])
+        return row
 
     def _date(self, text: str, offset: int) -> str:
         if self.profile.dates == REMOVE:
@@ -317,7 +356,29 @@ class Deidentifier:
         return age_band(age) if profile.age_bands else text
 
 
+def row_of(values: Mapping[str, Any], keys: Iterable[str | None]) -> list[str]:
+    """The row of a record given as a mapping: the text of each key ("" when the record has no
+    value, or the key is None)."""
+    get = values.get
+    return [_text(get(key)) if key is not None else "" for key in keys]
+
+
+def _text(value: Any) -> str:
+    if value.__class__ is str:
+        return value
+    return "" if value is None else str(value)
+
+
 # -- k-anonymity ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassPositions:
+    """How to read a row's equivalence class: `read(row)` gives (report source, *values of the
+    quasi-identifiers); `quasi` are the positions suppression blanks."""
+
+    read: Callable[[Sequence[str]], tuple[str, ...]]
+    quasi: tuple[int, ...]
 
 
 class QuasiIdentifierCounter:
@@ -342,6 +403,40 @@ class QuasiIdentifierCounter:
         if not any(values):
             return None
         return (record.get(PARTITION_KEY, ""), *values)
+
+    def positions(self, names: Sequence[str]) -> ClassPositions:
+        """Where the class of a row laid out as `names` is (see `RowLayout.names`)."""
+        quasi = tuple(
+            names.index(name) if name in names else None for name in self.quasi_identifiers
+        )
+        partition = names.index(PARTITION_KEY)
+        if quasi and None not in quasi:
+            read = operator.itemgetter(partition, *quasi)
+        else:  # a quasi-identifier the row does not have reads as blank, as in `class_of`
+
+            def read(row: Sequence[str]) -> tuple[str, ...]:
+                return (row[partition], *(row[at] if at is not None else "" for at in quasi))
+
+        return ClassPositions(read, tuple(at for at in quasi if at is not None))
+
+    def add_row(self, row: Sequence[str], at: ClassPositions) -> None:
+        """`add` for a row."""
+        found = at.read(row)
+        if any(found[1:]):
+            self.counts[found] += 1
+        else:
+            self.blank_records += 1
+
+    def suppress_row(self, row: list[str], at: ClassPositions) -> None:
+        """`suppress` for a row, in place."""
+        found = at.read(row)
+        if not any(found[1:]):
+            return
+        if self.k and self.counts[found] < self.k:
+            for position in at.quasi:
+                row[position] = ""
+        else:
+            self.written[found] += 1
 
     def add(self, record: Mapping[str, str]) -> None:
         """First pass: count the record's class."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import operator
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -18,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from casereports.csvsafe import safe_cell
+from casereports.csvsafe import safe_row, safe_texts
 from casereports.dictionary import DataDictionary
 from casereports.entry import storage_keys
 
@@ -51,6 +50,9 @@ def redcap_columns(dictionary: DataDictionary) -> list[str]:
     return [
         key for f in dictionary.fields if f.field_type != "descriptive" for key in storage_keys(f)
     ]
+
+
+FLUSH_LINES = 512  # CSV lines gathered before they are encoded, hashed and written
 
 
 class _HashingWriter:
@@ -92,8 +94,10 @@ class TempFile:
             self._binary.close()
 
     def discard(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)
+        try:
+            self.close()
+        finally:
+            self.path.unlink(missing_ok=True)
 
     @property
     def sha256(self) -> str:
@@ -105,26 +109,82 @@ class TempFile:
 
 
 class CsvFile(TempFile):
-    """A CSV under a temporary name: header first, then one row per record (`rows` counts the
-    records, not the header)."""
+    """A CSV under a temporary name: header first, then one line per record (`rows` counts the
+    records, not the header). Lines are gathered and written FLUSH_LINES at a time."""
 
     def __init__(self, directory: Path, name: str, columns: list[str]) -> None:
         super().__init__(directory, name)
         self.columns = columns
-        self._writer = csv.writer(self._sink, lineterminator=LINE_END)
-        self._writer.writerow([safe_cell(column) for column in columns])
-        self._cells = operator.itemgetter(*columns) if columns else lambda _: ()
+        self._lines: list[str] = []
+        csv.writer(self._sink, lineterminator=LINE_END).writerow(safe_row(columns))
 
-    def write_safe_cells(self, cells: Mapping[str, str]) -> None:
-        """One row from cells already passed through safe_cell, one for every column."""
-        row = self._cells(cells)
-        self._writer.writerow(row if len(self.columns) != 1 else (row,))
+    def add_line(self, line: str) -> None:
+        """One record's line, formatted (`_LineFormat`) from cells already through safe_cell."""
+        lines = self._lines
+        lines.append(line)
         self.rows += 1
+        if len(lines) >= FLUSH_LINES:
+            self.flush()
 
-    def write_record(self, record: Mapping[str, Any]) -> None:
-        get = record.get
-        self._writer.writerow([safe_cell(get(column, "")) for column in self.columns])
-        self.rows += 1
+    def flush(self) -> None:
+        if self._lines:
+            self._sink.write("".join(self._lines))
+            self._lines.clear()
+
+    def close(self) -> None:
+        if not self._binary.closed:
+            self.flush()
+        super().close()
+
+    def discard(self) -> None:
+        self._lines.clear()  # never written: the file goes
+        super().discard()
+
+    @property
+    def sha256(self) -> str:
+        self.flush()
+        return super().sha256
+
+    @property
+    def size(self) -> int:
+        self.flush()
+        return super().size
+
+
+class _Echo:
+    """A "file" whose write returns what it is given: csv.writer's writerow returns what write
+    returns, so a writer on it turns a row into its formatted line."""
+
+    write = str
+
+
+class _LineFormat:
+    """The CSV lines of a record's row: its REDCap line and its core line.
+
+    The row's first positions are the REDCap columns. When the core columns are their beginning
+    (the derived form comes last, as in the core data set), the REDCap line is the core line
+    continued with the remaining cells, so each cell is formatted once. (Both parts need two
+    cells or more: the csv module writes a row of one empty cell as `""`.)"""
+
+    def __init__(self, core: list[str], redcap: list[str]) -> None:
+        self._format = csv.writer(_Echo(), lineterminator=LINE_END).writerow
+        self._width = len(redcap)
+        position = {column: index for index, column in enumerate(redcap)}
+        self._core_positions = [position[column] for column in core]
+        self._prefix = len(core)
+        self._continues = (
+            redcap[: len(core)] == core and len(core) >= 2 and len(redcap) - len(core) >= 2
+        )
+
+    def lines(self, cells: list[str]) -> tuple[str, str]:
+        """(REDCap line, core line) of a row of safe cells."""
+        format_row = self._format
+        if self._continues:
+            core = format_row(cells[: self._prefix])
+            rest = format_row(cells[self._prefix : self._width])
+            return core[: -len(LINE_END)] + "," + rest, core
+        core = format_row([cells[at] for at in self._core_positions])
+        return format_row(cells[: self._width]), core
 
 
 class ExportFiles:
@@ -136,31 +196,32 @@ class ExportFiles:
         self.files: dict[str, TempFile] = {}
         try:
             core = core_columns(dictionary)
+            redcap = redcap_columns(dictionary)
+            self._core: dict[str, CsvFile] = {}
             for source in REPORT_SOURCES:
-                self._open(CsvFile(directory, core_file_name(source), core))
-            self._open(CsvFile(directory, REDCAP_RECORDS, redcap_columns(dictionary)))
+                self._core[source] = self._open(CsvFile(directory, core_file_name(source), core))
+            self._redcap = self._open(CsvFile(directory, REDCAP_RECORDS, redcap))
+            self._format = _LineFormat(core, redcap)
         except BaseException:
             self.discard()
             raise
 
-    def _open(self, file: TempFile) -> TempFile:
+    def _open(self, file: TempFile) -> Any:
         self.files[file.name] = file
         return file
 
-    def write(self, record: Mapping[str, Any]) -> None:
-        """One de-identified record (a value for every column, as `Deidentifier.record` gives)
-        into its report source's core CSV and the REDCap records CSV."""
-        source = record.get("report_source", "")
-        if source not in REPORT_SOURCES:
+    def write_row(self, row: list[str], source: str) -> None:
+        """One de-identified record (`Deidentifier.transform`), a row whose first positions
+        are the REDCap columns in order (`Deidentifier.layout`), into its report source's
+        core CSV and the REDCap records CSV. Every cell goes through safe_cell here."""
+        core = self._core.get(source)
+        if core is None:
             raise ValueError(
                 f"record: report_source '{source}' is not one of {', '.join(REPORT_SOURCES)}"
             )
-        cells = dict(zip(record.keys(), map(safe_cell, record.values()), strict=True))
-        try:
-            self.files[core_file_name(source)].write_safe_cells(cells)
-            self.files[REDCAP_RECORDS].write_safe_cells(cells)
-        except KeyError as missing:
-            raise ValueError(f"record: it has no value for column {missing}") from None
+        redcap_line, core_line = self._format.lines(safe_texts(row))
+        core.add_line(core_line)
+        self._redcap.add_line(redcap_line)
 
     def add_codebook(self, dictionary_csv: str) -> None:
         """The dictionary version exactly as stored (see docs/exports.md: it is not passed

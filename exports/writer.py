@@ -19,14 +19,14 @@ import hashlib
 import importlib.metadata
 import os
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from casereports.dictionary import DataDictionary
-from exports.deidentify import Deidentifier, QuasiIdentifierCounter
+from exports.deidentify import Deidentifier, QuasiIdentifierCounter, row_of
 from exports.formats import ExportFiles, TempFile
 from exports.profiles import Profile
 
@@ -85,10 +85,9 @@ def write_export(
     files: ExportFiles | None = None
     try:
         if profile.k_anonymity:
-            for values in _exportable(records()):
-                counter.add(deidentifier.quasi_identifiers_of(values))
+            _count_classes(deidentifier, counter, records)
         files = ExportFiles(out_path.parent, dictionary)
-        _write_records(files, deidentifier, counter, records(), on_progress)
+        _write_records(files, deidentifier, counter, records, on_progress)
         files.add_codebook(dictionary_csv)
         disclosure = _disclosure(deidentifier, counter)
         manifest = {
@@ -125,22 +124,47 @@ def _exportable(values: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, An
             yield record
 
 
+def _rows_of(
+    records: Callable[[], Iterator[Mapping]], keys: Sequence[str | None]
+) -> Iterator[list]:
+    """The exportable records as rows of `keys` (see `RowLayout`): from the source's own `rows`
+    when it has one (`exports.queries.CaseRecords`: the database reads only those keys and
+    leaves withdrawn consent out), else from each record's mapping."""
+    rows = getattr(records, "rows", None)
+    if rows is not None:
+        return rows(keys)
+    return (row_of(record, keys) for record in _exportable(records()))
+
+
+def _count_classes(
+    deidentifier: Deidentifier,
+    counter: QuasiIdentifierCounter,
+    records: Callable[[], Iterator[Mapping]],
+) -> None:
+    """The first pass of a k-anonymity profile: the quasi-identifiers only."""
+    layout = deidentifier.quasi_layout
+    at = counter.positions(layout.names)
+    for row in _rows_of(records, layout.keys):
+        counter.add_row(deidentifier.transform(row, layout), at)
+
+
 def _write_records(
     files: ExportFiles,
     deidentifier: Deidentifier,
     counter: QuasiIdentifierCounter,
-    values: Iterable[Mapping[str, Any]],
+    records: Callable[[], Iterator[Mapping]],
     on_progress: Callable[[int], None] | None,
 ) -> None:
+    layout = deidentifier.layout
+    at = counter.positions(layout.names)
+    # Report-only without k: the class sizes are counted, nothing is suppressed.
+    count = counter.suppress_row if counter.k else counter.add_row
+    transform, write, partition = deidentifier.transform, files.write_row, layout.partition
     written = 0
-    suppressing = bool(counter.k)
-    for record in _exportable(values):
-        out = deidentifier.record(record)
-        if suppressing:
-            counter.suppress(out)
-        else:
-            counter.add(out)  # report-only: the class sizes, nothing suppressed
-        files.write(out)
+    for row in _rows_of(records, layout.keys):
+        out = transform(row, layout)
+        count(out, at)
+        write(out, out[partition])
         written += 1
         if on_progress is not None and written % PROGRESS_EVERY == 0:
             on_progress(written)
