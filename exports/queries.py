@@ -17,7 +17,9 @@ the count) sees the same cases even while clinicians keep editing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +29,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, NullIf, TruncDate
 
 from casereports.models import Case
+from exports.deidentify import PARTITION_KEY, row_of
 from exports.models import ExportJob
 
 CHUNK_ROWS = 2000
@@ -65,17 +68,96 @@ def count_rows(job: ExportJob) -> int:
     return job_cases(job).count()
 
 
-def records_of(job: ExportJob, chunk_rows: int = CHUNK_ROWS) -> Records:
-    """A zero-argument callable giving a fresh iterator of the job's rows on each call: the case
-    data with its report source. Call it inside `read_snapshot()`."""
-    cases = job_cases(job)
+def records_of(job: ExportJob, chunk_rows: int = CHUNK_ROWS, *, stream: bool = False) -> Records:
+    """The job's records (`CaseRecords`). Call it, and read them, inside `read_snapshot()`.
 
-    def records() -> Iterator[dict[str, Any]]:
-        rows = cases.values_list("data", "report_source").iterator(chunk_size=chunk_rows)
+    `stream`: nothing else uses this connection while the rows are read (the job's progress
+    goes through another one), so on PostgreSQL `rows` may stream them with one COPY."""
+    return CaseRecords(job_cases(job), chunk_rows, stream=stream)
+
+
+class CaseRecords:
+    """The records of some cases, read twice over if need be (each call starts afresh).
+
+    Called, it gives each case's data with its report source, as a dict. `rows(keys)` gives the
+    same records as rows of text, one value per key, for `exports.writer` (see
+    `exports.deidentify.RowLayout`): on PostgreSQL with `stream`, one COPY in which the database
+    picks the keys out of each row's JSON, so a field the export leaves out is never read."""
+
+    def __init__(self, cases: QuerySet[Case], chunk_rows: int, *, stream: bool) -> None:
+        self.cases = cases
+        self.chunk_rows = chunk_rows
+        self.stream = stream
+
+    def __call__(self) -> Iterator[dict[str, Any]]:
+        rows = self.cases.values_list("data", "report_source").iterator(chunk_size=self.chunk_rows)
         for data, report_source in rows:
             yield {**data, "report_source": report_source}
 
-    return records
+    def rows(self, keys: Sequence[str | None]) -> Iterator[list[str]]:
+        """Per case, the text of each key ("" when the case has none); a None key is always "",
+        and `report_source` is the case's."""
+        if self.stream and connection.vendor == "postgresql":
+            return _copied_rows(self.cases, keys)
+        return (row_of(record, keys) for record in self())
+
+
+def _copied_rows(cases: QuerySet[Case], keys: Sequence[str | None]) -> Iterator[list[str]]:
+    inner, params = cases.order_by().values(*COPIED_COLUMNS).query.sql_with_params()
+    data_keys = list(dict.fromkeys(key for key in keys if key and key != PARTITION_KEY))
+    record_type = ", ".join(f"{_identifier(key)} text" for key in data_keys) or "_ text"
+    # consent_withdrawn last: checked and popped from each row (the filter's second lock).
+    selected = ", ".join([*map(_selected, keys), "c.consent_withdrawn"])
+    query = (
+        f"COPY (SELECT {selected} FROM ({inner}) AS c CROSS JOIN LATERAL "
+        f"jsonb_to_record(c.data) AS r({record_type}) ORDER BY c.id) TO STDOUT WITH (FORMAT csv)"
+    )
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(query, params) as copy:
+        lines = io.TextIOWrapper(
+            io.BufferedReader(_CopyReader(copy), COPY_BUFFER), encoding="utf-8", newline=""
+        )
+        for row in csv.reader(lines):
+            if row.pop() == "f":
+                yield row
+
+
+COPIED_COLUMNS = ("id", "report_source", "consent_withdrawn", "data")
+COPY_BUFFER = 1 << 16
+
+
+def _selected(key: str | None) -> str:
+    if key is None:
+        return "''"
+    if key == PARTITION_KEY:
+        return "c.report_source"
+    return f"r.{_identifier(key)}"
+
+
+def _identifier(key: str) -> str:
+    return '"' + key.replace('"', '""') + '"'
+
+
+class _CopyReader(io.RawIOBase):
+    """The bytes of a COPY ... TO STDOUT, as a file (for the csv module to read lines of)."""
+
+    def __init__(self, copy) -> None:
+        self._blocks = iter(copy)
+        self._block = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._block:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._block = memoryview(block)
+        size = min(len(buffer), len(self._block))
+        buffer[:size] = self._block[:size]
+        self._block = self._block[size:]
+        return size
 
 
 def snapshot_is_separate() -> bool:

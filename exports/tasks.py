@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,7 @@ def export_job(job: ExportJob, context: AuditContext) -> None:
                 dictionary_csv=job.dictionary_version.dictionary_csv,
                 profile=profile_named(job.profile),
                 key=settings.GDSI_EXPORT_KEY.encode(),
-                records=progress.counting(queries.records_of(job)),
+                records=progress.counting(queries.records_of(job, stream=progress.separate)),
                 out_path=produced,
                 manifest_fields=manifest_fields(job),
                 on_progress=progress.written,
@@ -167,19 +167,21 @@ class Progress:
         self._executor = (
             ThreadPoolExecutor(1, thread_name_prefix=f"export-{job_id}") if separate else None
         )
+        self.separate = separate  # the task's own connection is free while rows are read
 
     def start(self, rows_total: int) -> None:
         self._require(self._call(services.set_total, self.job_id, self.attempt, rows_total))
 
-    def counting(self, records: queries.Records) -> Callable[[], Iterator[dict[str, Any]]]:
-        def fresh() -> Iterator[dict[str, Any]]:
-            for record in records():
-                self._read_since_update += 1
-                if self._read_since_update >= PROGRESS_ROWS:
-                    self.update()
-                yield record
+    def counting(self, records: queries.CaseRecords) -> _Counted:
+        """`records`, read either way (as dicts or as rows), with every one read counted."""
+        return _Counted(records, self._count)
 
-        return fresh
+    def _count(self, records: Iterator[Any]) -> Iterator[Any]:
+        for record in records:
+            self._read_since_update += 1
+            if self._read_since_update >= PROGRESS_ROWS:
+                self.update()
+            yield record
 
     def written(self, rows: int) -> None:
         """The writer's count of rows written (every few hundred rows, and at the end)."""
@@ -205,6 +207,22 @@ class Progress:
             self._executor.submit(connections.close_all).result()
             self._executor.shutdown()
             self._executor = None
+
+
+class _Counted:
+    """Records (`queries.CaseRecords`) whose every read goes through `count`."""
+
+    def __init__(
+        self, records: queries.CaseRecords, count: Callable[[Iterator[Any]], Iterator[Any]]
+    ) -> None:
+        self._records = records
+        self._count = count
+
+    def __call__(self) -> Iterator[dict[str, Any]]:
+        return self._count(self._records())
+
+    def rows(self, keys: Sequence[str | None]) -> Iterator[list[str]]:
+        return self._count(self._records.rows(keys))
 
 
 def readable_error(error: BaseException) -> str:
