@@ -9,10 +9,12 @@ The date range is on the date the case was *reported*: the data's `covid19_date_
 team's weekly updates and the case list filter on. A case without a reported date (possible for
 imported rows) is matched by the day it was created instead. ISO dates compare as text.
 
-Rows stream with `.values_list(...).iterator(chunk_size=...)`. On PostgreSQL that is a
-server-side cursor, which must live inside a transaction: `read_snapshot` opens one REPEATABLE
-READ, READ ONLY transaction for the whole job, so every pass the writer makes over the rows (and
-the count) sees the same cases even while clinicians keep editing.
+On PostgreSQL rows stream with `.values_list(...).iterator(chunk_size=...)`, a server-side
+cursor, or with one COPY (`CaseRecords.rows`); both must live inside a transaction:
+`read_snapshot` opens one REPEATABLE READ, READ ONLY transaction for the whole job, so every pass
+the writer makes over the rows (and the count) sees the same cases even while clinicians keep
+editing. On SQLite (the embedded default) they come in pages by id instead (see `_pages`),
+without a snapshot. Either way memory holds one chunk, never the whole export.
 """
 
 from __future__ import annotations
@@ -90,7 +92,11 @@ class CaseRecords:
         self.stream = stream
 
     def __call__(self) -> Iterator[dict[str, Any]]:
-        rows = self.cases.values_list("data", "report_source").iterator(chunk_size=self.chunk_rows)
+        if connection.vendor == "postgresql":
+            rows = self.cases.values_list("data", "report_source")
+            rows = rows.iterator(chunk_size=self.chunk_rows)
+        else:
+            rows = _pages(self.cases, self.chunk_rows)
         for data, report_source in rows:
             yield {**data, "report_source": report_source}
 
@@ -100,6 +106,22 @@ class CaseRecords:
         if self.stream and connection.vendor == "postgresql":
             return _copied_rows(self.cases, keys)
         return (row_of(record, keys) for record in self())
+
+
+def _pages(cases: QuerySet[Case], chunk_rows: int) -> Iterator[tuple[dict, str]]:
+    """SQLite: pages by id, each read to its end before its rows are used. A statement left
+    open would hold the task's progress updates in its transaction (SQLite commits only when
+    the last statement ends), so no one would see progress and a cancel would wait for it."""
+    after = 0
+    while True:
+        page = list(
+            cases.filter(pk__gt=after).values_list("pk", "data", "report_source")[:chunk_rows]
+        )
+        for _, data, report_source in page:
+            yield data, report_source
+        if len(page) < chunk_rows:
+            return
+        after = page[-1][0]
 
 
 def _copied_rows(cases: QuerySet[Case], keys: Sequence[str | None]) -> Iterator[list[str]]:

@@ -32,6 +32,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from casereports.audit import TASK, AuditContext, system_context
 from casereports.services.dictionaries import dictionary_of
 from exports import queries, services
+from exports.delivery import deliver_after_commit
 from exports.models import ExportJob
 from exports.profiles import profile_named
 from exports.writer import write_export
@@ -117,6 +118,7 @@ def export_job(job: ExportJob, context: AuditContext) -> None:
             ):
                 raise ClaimLost
             os.replace(produced, final)  # a failure here rolls the job's "done" back
+            deliver_after_commit(job)  # a scheduled export's push delivery, once committed
     except BaseException:
         produced.unlink(missing_ok=True)
         raise
