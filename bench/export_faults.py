@@ -201,6 +201,22 @@ class FaultRun:
         return outcomes
 
     def kill_and_recover(self, repetition: int) -> Outcome:
+        outcome = self._kill_and_recover(repetition)
+        if not outcome.ok:
+            outcome.problems.append(self.worker_errors(f"kill{repetition}-"))
+        return outcome
+
+    def worker_errors(self, prefix: str) -> str:
+        """The error lines (and the frames under them) of the named workers' logs."""
+        excerpt = []
+        for log in sorted(self.directory.glob(f"worker-{prefix}*.log")):
+            lines = log.read_text(errors="replace").splitlines()
+            for number, line in enumerate(lines):
+                if "ERROR" in line or "CRITICAL" in line:
+                    excerpt += [f"[{log.stem}] {line}", *lines[number + 1 : number + 12]]
+        return "worker log:\n" + "\n".join(excerpt[-40:]) if excerpt else "worker log: no errors"
+
+    def _kill_and_recover(self, repetition: int) -> Outcome:
         outcome = Outcome(f"kill {repetition}")
         first = self.start_worker(f"kill{repetition}-a")
         job = self.request()
