@@ -1,9 +1,12 @@
 """The export's fast paths give exactly what the plain ones give: formula-safe cells found with
-one scan of a row, and each CSV line formatted from a row once."""
+one scan of a row, each CSV line formatted from a row once, rows streamed by the database."""
 
 import csv
 import io
 import itertools
+import shutil
+import subprocess
+import zipfile
 
 import pytest
 from deid_helpers import core_dictionary, core_text, csv_rows, export, members, records
@@ -90,3 +93,19 @@ def test_rows_streamed_by_the_database_are_the_rows_of_the_records(site_a, make_
     assert all(row[blank] == "" and row[source] in ("clinicians", "patients") for row in streamed)
     assert streamed[0][keys.index("edss_value")] == ""
     assert {row[keys.index("sex")] for row in streamed} >= {'a,"b"\r\nc'}
+
+
+def test_the_zip_passes_its_own_test_and_unzips(tmp_path):
+    dictionary = core_dictionary()
+    _, path = export(tmp_path, dictionary, core_text(), PROFILES["open"], records(dictionary, 600))
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        assert set(archive.namelist()) == {
+            "redcap_records.csv",
+            "core_clinicians.csv",
+            "core_patients.csv",
+            "codebook.csv",
+            "manifest.json",
+        }
+    if shutil.which("unzip"):
+        subprocess.run(["unzip", "-tq", str(path)], check=True, capture_output=True)
