@@ -10,16 +10,8 @@ from casereports.services.cases import record_case_view, record_denial
 from casereports.services.tokens import revoke_token
 
 
-@admin.register(DictionaryVersion)
-class DictionaryVersionAdmin(admin.ModelAdmin):
-    """Versions are immutable: they are loaded with `load_dictionary`, only looked at here."""
-
-    list_display = ["name", "short_hash", "form_count", "field_count", "loaded_at"]
-    exclude = ["dictionary_csv", "quality_rules_csv"]
-
-    @admin.display(description="hash")
-    def short_hash(self, version: DictionaryVersion) -> str:
-        return version.content_hash[:12]
+class NoWrites:
+    """For rows that only services write: the admin may look, never add, change or delete."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -29,6 +21,18 @@ class DictionaryVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(DictionaryVersion)
+class DictionaryVersionAdmin(NoWrites, admin.ModelAdmin):
+    """Versions are immutable: they are loaded with `load_dictionary`, only looked at here."""
+
+    list_display = ["name", "short_hash", "form_count", "field_count", "loaded_at"]
+    exclude = ["dictionary_csv", "quality_rules_csv"]
+
+    @admin.display(description="hash")
+    def short_hash(self, version: DictionaryVersion) -> str:
+        return version.content_hash[:12]
 
 
 class MembershipInline(admin.TabularInline):
@@ -52,7 +56,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(NoWrites, admin.ModelAdmin):
     """Tokens are issued with `create_api_token` (the key is shown once) and only revoked here."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
@@ -72,27 +76,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("casereports.change_apitoken")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
     """Rows only the services write: the admin may look, never add, change or delete."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Case)

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from casereports import access
+from casereports.admin import NoWrites
 from casereports.audit import context_for
 from casereports.models import REPORT_SOURCES, CaseStatus, Site
 from casereports.roles import ADMINISTER, EXPORT_DATA
@@ -55,15 +56,8 @@ class AdministratorsOnly(admin.ModelAdmin):
         )
 
 
-class ReadOnly(AdministratorsOnly):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+class ReadOnly(NoWrites, AdministratorsOnly):
+    pass
 
 
 class DeliveryAttemptInline(admin.TabularInline):
