@@ -142,3 +142,19 @@ def verified_client(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def client_for(db):
+    """An APIClient that sends `Authorization: Token <key>` with a freshly issued token."""
+
+    from rest_framework.test import APIClient
+
+    from casereports.services.tokens import issue_token
+
+    def make(user):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user, 'tests').key}")
+        return client
+
+    return make

@@ -1,22 +1,8 @@
-"""API fixtures: the case fixtures (`tests/cases/conftest.py`) plus clients with real tokens."""
+"""API fixtures: the case fixtures (`tests/cases/conftest.py`); `client_for` (a client with a real
+token) is in tests/conftest.py."""
 
 import pytest
 from cases.conftest import *  # noqa: F403 - the case fixtures, re-exported for these tests
-from rest_framework.test import APIClient
-
-from casereports.services.tokens import issue_token
-
-
-@pytest.fixture
-def client_for(db):
-    """An APIClient that sends `Authorization: Token <key>` with a freshly issued token."""
-
-    def make(user) -> APIClient:
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user, 'tests').key}")
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from cases.helpers import submitted_case
 from rest_framework.test import APIClient
 
 from casereports.models import AuditEvent
-from casereports.services.tokens import issue_token
 from exports.models import ExportJob
 from exports.tasks import run_export
 
@@ -26,16 +25,6 @@ EXPORTS = "/api/v1/exports/"
 def export_dir(settings, tmp_path):
     settings.GDSI_EXPORT_DIR = tmp_path / "exports"
     return settings.GDSI_EXPORT_DIR
-
-
-@pytest.fixture
-def client_for(db):
-    def make(user) -> APIClient:
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user, 'tests').key}")
-        return client
-
-    return make
 
 
 @pytest.fixture
