@@ -30,6 +30,12 @@ def exporter_a(make_user, site_a):
 
 
 @pytest.fixture
+def other_exporter(make_user, site_a):
+    """A second exporter of the same site: may export site A, not see another's jobs."""
+    return make_user("exporter-a2", "exporter", site_a)
+
+
+@pytest.fixture
 def administrator(make_user, site_a):
     """Exports every site's cases (an administrator sees all sites)."""
     return make_user("admin", "administrator", site_a)

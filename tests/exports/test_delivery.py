@@ -37,11 +37,6 @@ def export_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def exporter_a(make_user, site_a):
-    return make_user("exporter-a", "exporter", site_a)
-
-
-@pytest.fixture
 def cases_a(core_version, clinician_a, site_a):
     return [submitted_case(clinician_a, site_a) for _ in range(2)]
 

@@ -21,21 +21,10 @@ pytestmark = pytest.mark.django_db
 EXPORTS = "/api/v1/exports/"
 
 
-@pytest.fixture(autouse=True)
-def export_dir(settings, tmp_path):
-    settings.GDSI_EXPORT_DIR = tmp_path / "exports"
-    return settings.GDSI_EXPORT_DIR
-
-
 @pytest.fixture
 def central_platform(make_user, site_a):
     """The central platform's account: an exporter of site A, pulling with a token."""
     return make_user("central-platform", "exporter", site_a)
-
-
-@pytest.fixture
-def other_exporter(make_user, site_a):
-    return make_user("exporter-a2", "exporter", site_a)
 
 
 @pytest.fixture

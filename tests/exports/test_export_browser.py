@@ -29,12 +29,6 @@ from exports.tasks import run_export
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def export_dir(settings, tmp_path):
-    settings.GDSI_EXPORT_DIR = tmp_path / "exports"
-    return settings.GDSI_EXPORT_DIR
-
-
 @pytest.fixture
 def queued_by_the_test(monkeypatch):
     """No task message on commit: the test runs each job itself, when it chooses."""

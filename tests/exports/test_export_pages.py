@@ -31,22 +31,6 @@ pytestmark = pytest.mark.django_db
 LINK = re.compile(r"^/exports/(\d+)/file/([^/]+)/$")
 
 
-@pytest.fixture(autouse=True)
-def export_dir(settings, tmp_path):
-    settings.GDSI_EXPORT_DIR = tmp_path / "exports"
-    return settings.GDSI_EXPORT_DIR
-
-
-@pytest.fixture
-def exporter_a(make_user, site_a):
-    return make_user("exporter-a", "exporter", site_a)
-
-
-@pytest.fixture
-def other_exporter(make_user, site_a):
-    return make_user("exporter-a2", "exporter", site_a)
-
-
 @pytest.fixture
 def administrator(make_user, site_a):
     user = make_user("admin-1", "administrator", site_a)
