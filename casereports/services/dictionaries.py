@@ -1,6 +1,5 @@
 """Loading data dictionaries into immutable versions."""
 
-import hashlib
 import io
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from casereports.dictionary import DataDictionary, read_dictionary, read_quality_rules
 from casereports.dictionary.quality_rules import quality_rules_to_csv
+from casereports.dictionary.shipped import version_hash
 from casereports.models import Case, DictionaryVersion
 
 
@@ -23,11 +23,7 @@ class LoadedDictionary:
 
     @property
     def content_hash(self) -> str:
-        digest = hashlib.sha256()
-        digest.update(self.dictionary.to_csv().encode())
-        digest.update(b"\0")
-        digest.update(self.rules_csv.encode())
-        return digest.hexdigest()
+        return version_hash(self.dictionary, self.rules_csv)
 
 
 def default_rules_path(dictionary_path: Path) -> Path | None:
