@@ -1,0 +1,409 @@
+"""Reading a registry's core-data-set CSV for the federated command, cell by cell typed.
+
+The file is read as a stream (one row at a time). Its header decides which column feeds which
+dictionary field: unknown columns are ignored, missing ones are blank, columns of the `derived`
+form are ignored because the pipeline recomputes them, except that a `covid_wave1` column is
+the registry's wave when there is no `covid_wave` column (correction C3).
+
+Every cell is parsed by its field's type in the shipped dictionary: dates (in the order the
+registry names) become ISO `YYYY-MM-DD`, numbers and whole numbers are checked, choice codes
+match case-insensitively and are stored as the dictionary's code (`Yes` is `yes`), a country
+may be its ISO code or its English name. A cell that does not parse is blanked and reported
+with its column and a reason, never with the value itself.
+
+Plain Python: no Django import.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import operator
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from casereports.dictionary.model import DataDictionary, Field
+from casereports.dictionary.validation_types import VALIDATORS, canonical_validation
+
+DATE_FORMATS = ("ymd", "dmy")
+DELIMITERS = (",", ";")
+DERIVED_FORM = "derived"
+WAVE_FIELD = "covid_wave"
+TOOLKIT_WAVE_COLUMN = "covid_wave1"  # where the toolkit read the wave (correction C3)
+COUNTRY_FIELD = "covid19_country"
+CACHE_LIMIT = 4096  # distinct cells remembered per column before the memory starts over
+_DATE_HINTS = {"ymd": "YYYY-MM-DD", "dmy": "DD/MM/YYYY or DD-MM-YYYY"}
+
+# A parsed cell: the value to store ("" when blank or unparsable) and why it did not parse.
+Parsed = tuple[str, str | None]
+CellParser = Callable[[str], Parsed]
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+class InputError(Exception):
+    """The file cannot be read as the core data set; the message says why, in plain words."""
+
+
+@dataclass(frozen=True)
+class CoreRow:
+    """One record of the input: where it starts, its typed values and the cells refused."""
+
+    line: int
+    record_number: int
+    values: dict[str, str]
+    unparsable: list[tuple[str, str]]
+
+
+@dataclass
+class ColumnPlan:
+    """How the header's columns map to fields, and what the run leaves out."""
+
+    delimiter: str
+    encoding: str
+    date_format: str
+    columns: list[tuple[int, str, str]]  # (position, column name, field name)
+    record_id_at: int
+    unknown_columns: list[str] = field(default_factory=list)
+    ignored_derived_columns: list[str] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+    wave_column: str | None = None
+    header_width: int = 0
+    header_lines: int = 1
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "delimiter": self.delimiter,
+            "encoding": self.encoding,
+            "date_format": self.date_format,
+            "unknown_columns": self.unknown_columns,
+            "ignored_derived_columns": self.ignored_derived_columns,
+            "missing_columns": self.missing_columns,
+            "wave_column": self.wave_column,
+        }
+
+
+def input_fields(dictionary: DataDictionary) -> list[Field]:
+    """The fields a core-data-set CSV carries: every field outside the derived form."""
+    return [f for f in dictionary.fields if f.form != DERIVED_FORM]
+
+
+# --- parsing one cell -------------------------------------------------------------------------
+
+
+class TypedColumn:
+    """One column parsed by its field's type, with the cells already seen remembered.
+
+    `seen` maps a cell to its stored value; cells that do not parse are never remembered, so
+    a `None` from `seen.get` sends a cell through `parse`, which gives the reason.
+    """
+
+    def __init__(self, name: str, parse: CellParser) -> None:
+        self.name = name
+        self.parse = parse
+        self.seen: dict[str, str] = {}
+
+    def value(self, raw: str) -> Parsed:
+        value, reason = self.parse(raw)
+        if reason is None:
+            if len(self.seen) >= CACHE_LIMIT:
+                self.seen.clear()
+            self.seen[raw] = value
+        return value, reason
+
+
+def typed_parser(field_: Field, date_format: str) -> CellParser | None:
+    """The parser of a field's cells by its type, or None for free text (kept as it is)."""
+    if date_format not in DATE_FORMATS:
+        raise ValueError(f"date format must be one of {', '.join(DATE_FORMATS)}")
+    if field_.choices and field_.field_type in {"dropdown", "radio"}:
+        return _choice_parser(field_)
+    validation = canonical_validation(field_.validation)
+    if validation.startswith("date_"):
+        return _date_parser(date_format)
+    if validation == "integer":
+        return _integer
+    if validation == "number":
+        return _number
+    return None
+
+
+def _blank_or(raw: str, parse: Callable[[str], Parsed]) -> Parsed:
+    value = raw.strip()
+    return ("", None) if value == "" else parse(value)
+
+
+def _date_parser(date_format: str) -> CellParser:
+    check = VALIDATORS[f"date_{date_format}"]  # always accepts ISO too
+    reason = f"not a date (expected {_DATE_HINTS[date_format]})"
+
+    def parse(value: str) -> Parsed:
+        iso, error = check(value)
+        return ("", reason) if error else (iso, None)
+
+    return lambda raw: _blank_or(raw, parse)
+
+
+def _integer(raw: str) -> Parsed:
+    def parse(value: str) -> Parsed:
+        # A whole number written with a zero decimal part (44.0, as pandas writes an integer
+        # column with blanks) is that whole number.
+        whole, point, decimals = value.partition(".")
+        if point and whole and decimals.strip("0") == "":
+            value = whole
+        if VALIDATORS["integer"](value)[1] is None:
+            return value, None
+        return "", "not a whole number"
+
+    return _blank_or(raw, parse)
+
+
+def _number(raw: str) -> Parsed:
+    def parse(value: str) -> Parsed:
+        if VALIDATORS["number"](value)[1] is None:
+            return value, None
+        return "", "not a number (digits with . for decimals)"
+
+    return _blank_or(raw, parse)
+
+
+def _choice_parser(field_: Field) -> CellParser:
+    codes = {code.lower(): code for code, _ in field_.choices}
+    if field_.name == COUNTRY_FIELD:
+        labels = {label.lower(): code for code, label in field_.choices}
+        codes = {**labels, **codes}
+        reason = "not a country code or English country name of the dictionary"
+    elif len(codes) <= 12:
+        reason = f"not one of the codes ({', '.join(field_.choice_codes())})"
+    else:
+        reason = f"not one of the {len(codes)} codes of the dictionary"
+
+    def parse(value: str) -> Parsed:
+        code = codes.get(value.lower())
+        return ("", reason) if code is None else (code, None)
+
+    return lambda raw: _blank_or(raw, parse)
+
+
+# --- the file ---------------------------------------------------------------------------------
+
+
+class CoreCsvReader:
+    """Rows of one core-data-set CSV, typed; open with `open_core_csv`."""
+
+    def __init__(self, stream: io.TextIOBase, plan: ColumnPlan, dictionary: DataDictionary) -> None:
+        self._stream = stream
+        self.plan = plan
+        self._dictionary = dictionary
+        self.rows_read = 0
+        self.short_rows = 0
+        self.long_rows = 0
+
+    def __enter__(self) -> CoreCsvReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stream.close()
+
+    def __iter__(self) -> Iterator[CoreRow]:
+        plan = self.plan
+        template = {f.name: "" for f in input_fields(self._dictionary)}
+        typed: list[tuple[int, str, TypedColumn]] = []
+        text: list[tuple[int, str]] = []
+        for at, column, name in plan.columns:
+            parse = typed_parser(self._dictionary.field(name), plan.date_format)
+            if parse is None:
+                text.append((at, name))
+            else:
+                typed.append((at, column, TypedColumn(name, parse)))
+        typed_names = [column.name for _, _, column in typed]
+        text_names = [name for _, name in text]
+        caches = [column.seen for _, _, column in typed]
+        pick_typed = _picker([at for at, _, _ in typed])
+        pick_text = _picker([at for at, _ in text])
+        width = plan.header_width
+        reader = csv.reader(self._stream, delimiter=plan.delimiter)
+        line_after = plan.header_lines
+        number = 0
+        try:
+            for row in reader:
+                line, line_after = line_after + 1, plan.header_lines + reader.line_num
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # a blank line is no record
+                number += 1
+                if len(row) != width:
+                    if len(row) < width:
+                        self.short_rows += 1
+                        row = row + [""] * (width - len(row))
+                    else:
+                        self.long_rows += 1
+                cells = pick_typed(row)
+                parsed = list(map(dict.get, caches, cells))
+                unparsable: list[tuple[str, str]] = []
+                if None in parsed:
+                    for index, value in enumerate(parsed):
+                        if value is None:
+                            _, column, typed_column = typed[index]
+                            parsed[index], reason = typed_column.value(cells[index])
+                            if reason is not None:
+                                unparsable.append((column, reason))
+                values = template.copy()
+                values.update(zip(typed_names, parsed, strict=True))
+                values.update(zip(text_names, pick_text(row), strict=True))
+                yield CoreRow(line, number, values, unparsable)
+        except UnicodeDecodeError as error:
+            raise InputError(_encoding_message(plan.encoding, line_after + 1)) from error
+        except csv.Error as error:
+            raise InputError(f"line {line_after + 1}: the CSV is malformed ({error})") from error
+        finally:
+            self.rows_read = number
+
+
+def _picker(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """A function returning the cells at `positions` of a row, as a tuple."""
+    if not positions:
+        return lambda row: ()
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions)
+
+
+def _encoding_message(encoding: str, line: int) -> str:
+    return (
+        f"line {line}: the file is not valid {encoding} text. Save it as UTF-8, or name its "
+        "encoding, for example --encoding latin-1 or --encoding cp1252"
+    )
+
+
+def open_core_csv(
+    path: str | Path,
+    dictionary: DataDictionary,
+    *,
+    delimiter: str | None = None,
+    date_format: str = "ymd",
+    encoding: str | None = None,
+) -> CoreCsvReader:
+    """Open `path`, read and check its header; raise InputError if it is not the core data set."""
+    if date_format not in DATE_FORMATS:
+        raise InputError(f"the date format must be one of {', '.join(DATE_FORMATS)}")
+    if delimiter is not None and delimiter not in DELIMITERS and len(delimiter) != 1:
+        raise InputError("the delimiter must be one character, for example ';' or ','")
+    chosen_encoding = encoding or "utf-8-sig"
+    try:
+        codecs.lookup(chosen_encoding)
+    except LookupError as error:
+        raise InputError(f"unknown encoding {chosen_encoding!r}") from error
+    try:
+        stream = open(path, encoding=chosen_encoding, newline="")  # noqa: SIM115 - closed by reader
+    except OSError as error:
+        raise InputError(f"cannot open {path}: {error.strerror or error}") from error
+    try:
+        header, header_lines = _header_text(stream, chosen_encoding)
+        plan = _plan(header, dictionary, delimiter, chosen_encoding, date_format)
+        plan.header_lines = header_lines
+    except BaseException:
+        stream.close()
+        raise
+    return CoreCsvReader(stream, plan, dictionary)
+
+
+def _header_text(stream: io.TextIOBase, encoding: str) -> tuple[str, int]:
+    """The header's text (physical lines joined while a quote is open) and its line count."""
+    text = ""
+    lines = 0
+    try:
+        while True:
+            line = stream.readline()
+            if line == "":
+                break
+            lines += 1
+            text += line
+            if text.strip() and text.count('"') % 2 == 0:
+                break
+            if not text.strip():
+                text = ""  # blank lines before the header
+    except UnicodeDecodeError as error:
+        raise InputError(_encoding_message(encoding, lines + 1)) from error
+    if not text.strip():
+        raise InputError("the file is empty: expected a header line naming the columns")
+    return text.lstrip("\ufeff"), lines
+
+
+def _header_cells(text: str, delimiter: str) -> list[str]:
+    row = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    return [cell.strip().lstrip("\ufeff") for cell in row]
+
+
+def _plan(
+    header: str,
+    dictionary: DataDictionary,
+    delimiter: str | None,
+    encoding: str,
+    date_format: str,
+) -> ColumnPlan:
+    record_id = dictionary.record_id
+    known = {f.name for f in dictionary.fields}
+    candidates = [delimiter] if delimiter else list(DELIMITERS)
+    parsed = {d: _header_cells(header, d) for d in {*candidates, *DELIMITERS}}
+    with_id = [d for d in candidates if record_id in parsed[d]]
+    if with_id:
+        chosen = with_id[0]
+    else:
+        _refuse_header(header, parsed, known, record_id, delimiter)
+    cells = parsed[chosen]
+    duplicates = sorted({c for c in cells if c and cells.count(c) > 1})
+    if duplicates:
+        raise InputError(f"the header names these columns more than once: {', '.join(duplicates)}")
+    fields = {f.name: f for f in input_fields(dictionary)}
+    derived = {f.name for f in dictionary.fields if f.form == DERIVED_FORM}
+    plan = ColumnPlan(chosen, encoding, date_format, [], cells.index(record_id))
+    plan.header_width = len(cells)
+    for at, column in enumerate(cells):
+        if column in fields:
+            plan.columns.append((at, column, column))
+        elif column == TOOLKIT_WAVE_COLUMN and WAVE_FIELD not in cells and WAVE_FIELD in fields:
+            plan.columns.append((at, column, WAVE_FIELD))
+        elif column in derived:
+            plan.ignored_derived_columns.append(column)
+        else:
+            plan.unknown_columns.append(column or "(unnamed)")
+    mapped = {name for _, _, name in plan.columns}
+    plan.missing_columns = [name for name in fields if name not in mapped]
+    plan.wave_column = next((c for _, c, name in plan.columns if name == WAVE_FIELD), None)
+    return plan
+
+
+def _refuse_header(
+    header_text: str,
+    parsed: dict[str, list[str]],
+    known: set[str],
+    record_id: str,
+    delimiter: str | None,
+) -> None:
+    if delimiter:
+        others = [d for d in DELIMITERS if d != delimiter and record_id in parsed[d]]
+        if others:
+            raise InputError(
+                f"the header does not split into columns with the delimiter {delimiter!r}; "
+                f"it looks like {others[0]!r}: run again with --delimiter '{others[0]}' "
+                "or leave --delimiter out"
+            )
+    if not any(cell in known for cells in parsed.values() for cell in cells):
+        if record_id in header_text:
+            raise InputError(
+                f"the header names {record_id} but does not split into columns with ',' or "
+                "';': save the file with one of those delimiters (is it tab-separated?)"
+            )
+        raise InputError(
+            "the first line is not a header of the core data set: none of its cells is a "
+            f"column name of the dictionary (expected names such as {record_id}, "
+            "covid19_date_reporting, age_years)"
+        )
+    raise InputError(
+        f"the header has no {record_id} column: every core-data-set file starts with the "
+        f"record's pseudonym in a column named {record_id}"
+    )
