@@ -13,17 +13,20 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 
 from casereports.roles import (
+    ADMINISTER,
     EDIT_CASES,
     EXPORT_DATA,
     LOCK_CASES,
     MANAGE_MEMBERS,
     ROLES,
+    UPLOAD_COUNTS,
+    VIEW_AGGREGATES,
     VIEW_ALL_SITES,
     VIEW_CASES,
 )
 
 if TYPE_CHECKING:
-    from casereports.models import Case, Site
+    from casereports.models import ApiToken, Case, Site
 
 _CACHE_ATTRIBUTE = "_gdsi_memberships"
 
@@ -143,6 +146,42 @@ def exportable_cases(user, cases: QuerySet[Case] | None = None) -> QuerySet[Case
 
     cases = Case.objects.all() if cases is None else cases
     return cases.filter(site_id__in=export_site_ids(user))
+
+
+def token_allows_site(token: ApiToken | None, site: Site | int) -> bool:
+    """A token bound to a site acts for that site only; an unbound token (or a browser session,
+    `token` None) is limited by the user's memberships alone."""
+    site_id = site if isinstance(site, int) else site.pk
+    bound = getattr(token, "site_id", None)
+    return bound is None or bound == site_id
+
+
+def can_upload_counts(user, site: Site | int, token: ApiToken | None = None) -> bool:
+    """A registry uploader of `site` may upload that site's federated count tables, and only
+    through a token bound to that site (or unbound) when the request came with one."""
+    return has_permission(user, UPLOAD_COUNTS, site) and token_allows_site(token, site)
+
+
+def upload_sites(user, token: ApiToken | None = None) -> QuerySet[Site]:
+    """Sites the user may upload count tables for (one, for a site-bound token)."""
+    from casereports.models import Site
+
+    site_ids = [
+        site_id
+        for site_id in site_ids_with(user, UPLOAD_COUNTS)
+        if token_allows_site(token, site_id)
+    ]
+    return Site.objects.filter(pk__in=site_ids).order_by("code")
+
+
+def can_request_feed(user) -> bool:
+    """The pooled (exact) federated feed: exporters at any site, and administrators."""
+    return has_permission(user, EXPORT_DATA) or has_permission(user, ADMINISTER)
+
+
+def can_download_publication(user) -> bool:
+    """The small-cell-suppressed feed: whoever may request feeds, and analysts (aggregates)."""
+    return can_request_feed(user) or has_permission(user, VIEW_AGGREGATES)
 
 
 def role_at(user, site_id: int | None) -> str:

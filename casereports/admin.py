@@ -59,10 +59,10 @@ class MembershipAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(NoWrites, admin.ModelAdmin):
     """Tokens are issued with `create_api_token` (the key is shown once) and only revoked here."""
 
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "user", "site", "prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "user__username"]
-    fields = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "user", "site", "prefix", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = fields
     actions = ["revoke"]
 

@@ -23,6 +23,8 @@ IMPORT_DATA = "import_data"
 EXPORT_DATA = "export_data"
 VIEW_AGGREGATES = "view_aggregates"
 ADMINISTER = "administer"
+# A registry's federated count tables (never rows): upload them for the member's site.
+UPLOAD_COUNTS = "upload_counts"
 
 ROLES: dict[str, Role] = {
     role.code: role
@@ -40,6 +42,7 @@ ROLES: dict[str, Role] = {
         ),
         Role("exporter", "Exporter", frozenset({EXPORT_DATA, VIEW_AGGREGATES})),
         Role("analyst", "Analyst", frozenset({VIEW_AGGREGATES})),
+        Role("registry_uploader", "Registry uploader", frozenset({UPLOAD_COUNTS})),
         Role(
             "administrator",
             "Administrator",

@@ -20,7 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from casereports import access
 from casereports.audit import AuditContext, record_event
 from casereports.roles import ADMINISTER, EXPORT_DATA
-from exports.models import ExportJob, JobStatus
+from exports.models import ExportJob, Job, JobStatus
 
 LINK_SALT = "exports.download-link"
 
@@ -68,15 +68,17 @@ def _signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=LINK_SALT)
 
 
-def _binding(job: ExportJob, user) -> str:
-    return f"{job.pk}.{user.pk}"
+def _binding(job: Job, user) -> str:
+    # Other kinds of job (feeds) name their kind, so a link to export #3 never opens feed #3.
+    kind = "" if isinstance(job, ExportJob) else f"{job._meta.model_name}:"
+    return f"{kind}{job.pk}.{user.pk}"
 
 
-def link_token(job: ExportJob, user) -> str:
+def link_token(job: Job, user) -> str:
     return _signer().sign(_binding(job, user))
 
 
-def check_link_token(token: str, job: ExportJob, user) -> None:
+def check_link_token(token: str, job: Job, user) -> None:
     """Raise `LinkRefused` unless `token` was made for this job and user and is still fresh."""
     max_age = settings.GDSI_DOWNLOAD_LINK_SECONDS
     try:
@@ -111,7 +113,7 @@ def _duration(seconds: int) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
-def job_file(job: ExportJob) -> Path | None:
+def job_file(job: Job) -> Path | None:
     """The finished job's zip on disk, or None when it is not done or its file is gone."""
     if job.status != JobStatus.DONE or not job.file_path:
         return None
@@ -142,12 +144,12 @@ def record_download(context: AuditContext, job: ExportJob) -> None:
         )
 
 
-def file_response(job: ExportJob, path: Path) -> FileResponse:
+def file_response(job: Job, path: Path, filename: str | None = None) -> FileResponse:
     """The zip as an attachment that no browser sniffs or cache keeps."""
     response = FileResponse(
         path.open("rb"),
         as_attachment=True,
-        filename=download_name(job),
+        filename=filename or download_name(job),
         content_type="application/zip",
     )
     response["X-Content-Type-Options"] = "nosniff"

@@ -7,8 +7,9 @@ name and renamed when complete, so `file_path` names a whole file or nothing.
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
-from casereports.models import DictionaryVersion
+from casereports.models import REPORT_SOURCES, DictionaryVersion, Site
 
 
 class JobStatus(models.TextChoices):
@@ -22,25 +23,19 @@ class JobStatus(models.TextChoices):
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class ExportJob(models.Model):
+class Job(models.Model):
+    """What every job row has: who asked, the status machine, the claim (`attempts`), progress,
+    and the finished file (relative to GDSI_EXPORT_DIR) with its checksum and manifest."""
+
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    profile = models.CharField(max_length=32)
-    # {"sites": [site ids], "report_sources": [...], "statuses": [...],
-    #  "date_from": "YYYY-MM-DD" | "", "date_to": "YYYY-MM-DD" | ""}; sites are always explicit,
-    # resolved from the requester's export rights when the job is made.
-    filters = models.JSONField(default=dict)
-    dictionary_version = models.ForeignKey(
-        DictionaryVersion, on_delete=models.PROTECT, related_name="+"
     )
     status = models.CharField(
         max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
     )
     rows_done = models.PositiveBigIntegerField(default=0)
     rows_total = models.PositiveBigIntegerField(default=0)
-    row_counts = models.JSONField(default=dict)  # file name -> data rows
-    file_path = models.CharField(max_length=500, blank=True)  # relative to MEDIA_ROOT
+    file_path = models.CharField(max_length=500, blank=True)  # relative to GDSI_EXPORT_DIR
     file_size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     manifest = models.JSONField(default=dict)
@@ -50,15 +45,10 @@ class ExportJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # a running worker's last sign
-    scheduled_export = models.ForeignKey(
-        "ScheduledExport", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
-    )
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"export #{self.pk} ({self.profile}, {self.status})"
 
     @property
     def is_finished(self) -> bool:
@@ -71,6 +61,27 @@ class ExportJob(models.Model):
         if not self.rows_total:
             return 0
         return min(99, int(100 * self.rows_done / self.rows_total))
+
+
+class ExportJob(Job):
+    profile = models.CharField(max_length=32)
+    # {"sites": [site ids], "report_sources": [...], "statuses": [...],
+    #  "date_from": "YYYY-MM-DD" | "", "date_to": "YYYY-MM-DD" | ""}; sites are always explicit,
+    # resolved from the requester's export rights when the job is made.
+    filters = models.JSONField(default=dict)
+    dictionary_version = models.ForeignKey(
+        DictionaryVersion, on_delete=models.PROTECT, related_name="+"
+    )
+    row_counts = models.JSONField(default=dict)  # file name -> data rows
+    scheduled_export = models.ForeignKey(
+        "ScheduledExport", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+
+    class Meta(Job.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"export #{self.pk} ({self.profile}, {self.status})"
 
 
 class DeliveryTarget(models.Model):
@@ -123,3 +134,77 @@ class ScheduledExport(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class FeedVariant(models.TextChoices):
+    EXACT = "exact", "Exact (for the central team)"
+    PUBLICATION = "publication", "Publication (small cells suppressed)"
+
+
+class FeedJob(Job):
+    """The pooled federated count tables: the platform's own (per report source) plus every
+    accepted upload, summed cell by cell (`exports.feeds`). `rows_done`/`rows_total` count the
+    records of the contributions pooled so far."""
+
+    variant = models.CharField(
+        max_length=16, choices=FeedVariant.choices, default=FeedVariant.EXACT
+    )
+    threshold = models.PositiveIntegerField(default=5)  # publication: smallest cell shown
+    # {"sites": [site ids]}: whose cases and uploads the feed pools (the requester's export
+    # rights when the job was made; every site for an administrator).
+    filters = models.JSONField(default=dict)
+    dictionary_version = models.ForeignKey(
+        DictionaryVersion, on_delete=models.PROTECT, related_name="+"
+    )
+    # "<report source>: <contribution label>" -> records counted, as the job page shows them.
+    row_counts = models.JSONField(default=dict)
+    suppressed_cells = models.PositiveIntegerField(default=0)  # publication: cells hidden
+
+    class Meta(Job.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"feed #{self.pk} ({self.variant}, {self.status})"
+
+
+class UploadStatus(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    REPLACED = "replaced", "Replaced"
+
+
+class FederatedUpload(models.Model):
+    """A registry's result zip (count tables only), checked and stored; written only by
+    `exports.feeds.upload_result`. The latest accepted upload of a site and report source is
+    the one pooled; an older one is `replaced` (kept, with what replaced it)."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="federated_uploads")
+    report_source = models.CharField(max_length=16, choices=REPORT_SOURCES)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    file_path = models.CharField(max_length=500)  # relative to GDSI_EXPORT_DIR
+    file_size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    rows_total = models.PositiveBigIntegerField(default=0)
+    dictionary_hash = models.CharField(max_length=64)
+    manifest = models.JSONField(default=dict)  # the zip's manifest.json
+    status = models.CharField(
+        max_length=16, choices=UploadStatus.choices, default=UploadStatus.ACCEPTED
+    )
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced"
+    )
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "report_source"],
+                condition=models.Q(status="accepted"),
+                name="one_accepted_upload_per_site_and_source",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"upload #{self.pk} ({self.site_id}, {self.report_source}, {self.status})"

@@ -28,7 +28,7 @@ from casereports.audit import AuditContext, record_event
 from casereports.models import REPORT_SOURCES, CaseStatus, DictionaryVersion, Site
 from casereports.roles import EXPORT_DATA
 from casereports.services.cases import CaseServiceError, NotAllowed, record_denial
-from exports.models import ExportJob, JobStatus, ScheduledExport
+from exports.models import ExportJob, Job, JobStatus, ScheduledExport
 from exports.profiles import PROFILES
 
 ALL_SOURCES = [code for code, _ in REPORT_SOURCES]
@@ -189,23 +189,24 @@ def _may_manage(user, job: ExportJob) -> bool:
 
 
 # The task's writes. Each takes the claim (`attempt`) and changes nothing once it is lost.
+# They serve every kind of job row (`exports.models.Job`: export jobs, feed jobs): `model`.
 
 
 def _stale_before():
     return timezone.now() - timedelta(seconds=settings.GDSI_EXPORT_STALE_SECONDS)
 
 
-def claim_job(job_id: int) -> ExportJob | None:
+def claim_job(job_id: int, model: type[Job] = ExportJob) -> Job | None:
     """queued -> running, or a running job whose worker went silent -> running again (a new
     attempt). None when the job is finished, cancelled, or another worker holds it."""
-    job = ExportJob.objects.filter(pk=job_id).first()
+    job = model.objects.filter(pk=job_id).first()
     if job is None:
         return None
     claimable = Q(status=JobStatus.QUEUED) | Q(
         status=JobStatus.RUNNING, heartbeat_at__lt=_stale_before()
     )
     now = timezone.now()
-    claimed = ExportJob.objects.filter(claimable, pk=job_id, attempts=job.attempts).update(
+    claimed = model.objects.filter(claimable, pk=job_id, attempts=job.attempts).update(
         status=JobStatus.RUNNING,
         attempts=job.attempts + 1,
         started_at=now,
@@ -219,23 +220,27 @@ def claim_job(job_id: int) -> ExportJob | None:
     return job
 
 
-def set_total(job_id: int, attempt: int, rows_total: int) -> bool:
-    return _held(job_id, attempt).update(rows_total=rows_total, heartbeat_at=timezone.now()) == 1
+def set_total(job_id: int, attempt: int, rows_total: int, model: type[Job] = ExportJob) -> bool:
+    held = held_job(job_id, attempt, model)
+    return held.update(rows_total=rows_total, heartbeat_at=timezone.now()) == 1
 
 
-def mark_progress(job_id: int, attempt: int, rows_done: int) -> bool:
+def mark_progress(job_id: int, attempt: int, rows_done: int, model: type[Job] = ExportJob) -> bool:
     """The worker's sign of life: rows written so far (one UPDATE). False when the claim is
     lost (cancelled, or re-claimed by another worker)."""
-    return _held(job_id, attempt).update(rows_done=rows_done, heartbeat_at=timezone.now()) == 1
+    held = held_job(job_id, attempt, model)
+    return held.update(rows_done=rows_done, heartbeat_at=timezone.now()) == 1
 
 
-def release_job(job_id: int, attempt: int) -> bool:
+def release_job(job_id: int, attempt: int, model: type[Job] = ExportJob) -> bool:
     """running -> queued, for a retry after a transient failure (the retry claims it again)."""
-    return _held(job_id, attempt).update(status=JobStatus.QUEUED, heartbeat_at=timezone.now()) == 1
+    held = held_job(job_id, attempt, model)
+    return held.update(status=JobStatus.QUEUED, heartbeat_at=timezone.now()) == 1
 
 
-def _held(job_id: int, attempt: int):
-    return ExportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt)
+def held_job(job_id: int, attempt: int, model: type[Job] = ExportJob):
+    """The job, as a queryset, while attempt `attempt` still holds its claim (else empty)."""
+    return model.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt)
 
 
 def mark_done(
@@ -251,7 +256,7 @@ def mark_done(
     written) when the claim is lost. Call it inside a transaction that also publishes the file,
     so the job and its file become visible together."""
     with transaction.atomic():
-        finished = _held(job_id, attempt).update(
+        finished = held_job(job_id, attempt).update(
             status=JobStatus.DONE,
             rows_done=rows_done,
             row_counts=result.row_counts,
@@ -283,7 +288,7 @@ def mark_failed(context: AuditContext, job_id: int, attempt: int, error: str) ->
     `export.failed`. False when the claim is lost."""
     error = error[:ERROR_LIMIT]
     with transaction.atomic():
-        failed = _held(job_id, attempt).update(
+        failed = held_job(job_id, attempt).update(
             status=JobStatus.FAILED, error=error, finished_at=timezone.now()
         )
         if not failed:
@@ -294,7 +299,7 @@ def mark_failed(context: AuditContext, job_id: int, attempt: int, error: str) ->
     return True
 
 
-def jobs_to_resend() -> list[int]:
+def jobs_to_resend(model: type[Job] = ExportJob) -> list[int]:
     """Jobs whose task message may be lost: running with a silent worker, or queued and not
     picked up for a stale period. Each is marked as sent now, so it is sent once a period."""
     stale_before = _stale_before()
@@ -302,20 +307,16 @@ def jobs_to_resend() -> list[int]:
         Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, created_at__lt=stale_before)
     )
     resend = []
-    for job_id, status, heartbeat in ExportJob.objects.filter(silent).values_list(
+    for job_id, status, heartbeat in model.objects.filter(silent).values_list(
         "pk", "status", "heartbeat_at"
     ):
         # Running jobs keep their (stale) heartbeat, or the claim of a new worker would fail.
-        if status == JobStatus.RUNNING or mark_resent(job_id, heartbeat):
+        if status == JobStatus.RUNNING or mark_resent(job_id, heartbeat, model):
             resend.append(job_id)
     return resend
 
 
-def mark_resent(job_id: int, heartbeat) -> bool:
+def mark_resent(job_id: int, heartbeat, model: type[Job] = ExportJob) -> bool:
     """A queued job's message is sent again (not a status change: it stays queued)."""
-    return (
-        ExportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED, heartbeat_at=heartbeat).update(
-            heartbeat_at=timezone.now()
-        )
-        == 1
-    )
+    queued = model.objects.filter(pk=job_id, status=JobStatus.QUEUED, heartbeat_at=heartbeat)
+    return queued.update(heartbeat_at=timezone.now()) == 1

@@ -15,8 +15,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from casereports import access
 from casereports.audit import AuditContext, record_event, system_context
-from casereports.models import ApiToken
+from casereports.models import ApiToken, Site
 
 KEY_BYTES = 32  # token_urlsafe(32): 43 characters, 256 bits
 PREFIX_LENGTH = 8
@@ -37,23 +38,31 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def issue_token(user, name: str, *, context: AuditContext | None = None) -> IssuedToken:
-    """A new token for `user`; the returned key is not stored anywhere."""
+def issue_token(
+    user, name: str, *, site: Site | None = None, context: AuditContext | None = None
+) -> IssuedToken:
+    """A new token for `user`, bound to `site` when given (it then acts for that site only);
+    the returned key is not stored anywhere."""
     name = name.strip()
     if not name:
         raise TokenError("Give the token a name (what or who will use it).")
     if not user.is_active:
         raise TokenError(f"User {user.get_username()!r} is inactive; no token was issued.")
+    if site is not None and not access.permissions_at(user, site.pk):
+        raise TokenError(f"User {user.get_username()!r} is no member of site {site.code}.")
     key = secrets.token_urlsafe(KEY_BYTES)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=user, name=name[:100], key_hash=hash_key(key), prefix=key[:PREFIX_LENGTH]
+            user=user,
+            name=name[:100],
+            site=site,
+            key_hash=hash_key(key),
+            prefix=key[:PREFIX_LENGTH],
         )
-        record_event(
-            context or system_context(),
-            "api_token.issued",
-            details={"user": user.get_username(), "name": token.name, "prefix": token.prefix},
-        )
+        details = {"user": user.get_username(), "name": token.name, "prefix": token.prefix}
+        if site is not None:
+            details["site"] = site.code
+        record_event(context or system_context(), "api_token.issued", site=site, details=details)
     return IssuedToken(token, key)
 
 
@@ -81,7 +90,7 @@ def active_token(key: str) -> ApiToken | None:
     """The unrevoked token of an active user whose key is `key`, or None. One query (plus an
     update of `last_used_at` at most once a minute per token)."""
     token = (
-        ApiToken.objects.select_related("user")
+        ApiToken.objects.select_related("user", "site")
         .filter(key_hash=hash_key(key), revoked_at__isnull=True)
         .first()
     )
