@@ -194,8 +194,11 @@ def _choice_parser(field_: Field) -> CellParser:
 class CoreCsvReader:
     """Rows of one core-data-set CSV, typed; open with `open_core_csv`."""
 
-    def __init__(self, stream: io.TextIOBase, plan: ColumnPlan, dictionary: DataDictionary) -> None:
+    def __init__(
+        self, stream: io.TextIOBase, path: str | Path, plan: ColumnPlan, dictionary: DataDictionary
+    ) -> None:
         self._stream = stream
+        self._path = path
         self.plan = plan
         self._dictionary = dictionary
         self.rows_read = 0
@@ -255,7 +258,7 @@ class CoreCsvReader:
                 values.update(zip(text_names, pick_text(row), strict=True))
                 yield CoreRow(line, number, values, unparsable)
         except UnicodeDecodeError as error:
-            raise InputError(_encoding_message(plan.encoding, line_after + 1)) from error
+            raise InputError(_encoding_message(self._path, plan.encoding)) from error
         except csv.Error as error:
             raise InputError(f"line {line_after + 1}: the CSV is malformed ({error})") from error
         finally:
@@ -272,11 +275,25 @@ def _picker(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
     return operator.itemgetter(*positions)
 
 
-def _encoding_message(encoding: str, line: int) -> str:
+def _encoding_message(path: str | Path, encoding: str) -> str:
     return (
-        f"line {line}: the file is not valid {encoding} text. Save it as UTF-8, or name its "
-        "encoding, for example --encoding latin-1 or --encoding cp1252"
+        f"line {_first_undecodable_line(path, encoding)}: the file is not valid {encoding} "
+        "text. Save it as UTF-8, or name its encoding, for example --encoding latin-1 or "
+        "--encoding cp1252"
     )
+
+
+def _first_undecodable_line(path: str | Path, encoding: str) -> int | str:
+    """The physical line with the first byte the encoding cannot read (the text decoder
+    reads ahead, so the reader's own position does not tell)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError:
+                return number
+    return "?"
 
 
 def open_core_csv(
@@ -302,16 +319,16 @@ def open_core_csv(
     except OSError as error:
         raise InputError(f"cannot open {path}: {error.strerror or error}") from error
     try:
-        header, header_lines = _header_text(stream, chosen_encoding)
-        plan = _plan(header, dictionary, delimiter, chosen_encoding, date_format)
+        header, header_lines = _header_text(stream, path, encoding or "utf-8")
+        plan = _plan(header, dictionary, delimiter, encoding or "utf-8", date_format)
         plan.header_lines = header_lines
     except BaseException:
         stream.close()
         raise
-    return CoreCsvReader(stream, plan, dictionary)
+    return CoreCsvReader(stream, path, plan, dictionary)
 
 
-def _header_text(stream: io.TextIOBase, encoding: str) -> tuple[str, int]:
+def _header_text(stream: io.TextIOBase, path: str | Path, encoding: str) -> tuple[str, int]:
     """The header's text (physical lines joined while a quote is open) and its line count."""
     text = ""
     lines = 0
@@ -327,7 +344,7 @@ def _header_text(stream: io.TextIOBase, encoding: str) -> tuple[str, int]:
             if not text.strip():
                 text = ""  # blank lines before the header
     except UnicodeDecodeError as error:
-        raise InputError(_encoding_message(encoding, lines + 1)) from error
+        raise InputError(_encoding_message(path, encoding)) from error
     if not text.strip():
         raise InputError("the file is empty: expected a header line naming the columns")
     return text.lstrip("\ufeff"), lines
