@@ -19,11 +19,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import operator
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from casereports.dictionary.model import DataDictionary, Field
 from casereports.dictionary.validation_types import VALIDATORS, canonical_validation
@@ -34,7 +36,8 @@ DERIVED_FORM = "derived"
 WAVE_FIELD = "covid_wave"
 TOOLKIT_WAVE_COLUMN = "covid_wave1"  # where the toolkit read the wave (correction C3)
 COUNTRY_FIELD = "covid19_country"
-CACHE_LIMIT = 4096  # distinct cells remembered per column before the memory starts over
+BATCH = 1024  # rows typed together, column by column
+CACHE_LIMIT = 16_384  # distinct cells remembered per column before the memory starts over
 _DATE_HINTS = {"ymd": "YYYY-MM-DD", "dmy": "DD/MM/YYYY or DD-MM-YYYY"}
 
 # A parsed cell: the value to store ("" when blank or unparsable) and why it did not parse.
@@ -48,8 +51,7 @@ class InputError(Exception):
     """The file cannot be read as the core data set; the message says why, in plain words."""
 
 
-@dataclass(frozen=True)
-class CoreRow:
+class CoreRow(NamedTuple):
     """One record of the input: where it starts, its typed values and the cells refused."""
 
     line: int
@@ -141,10 +143,35 @@ def _date_parser(date_format: str) -> CellParser:
     reason = f"not a date (expected {_DATE_HINTS[date_format]})"
 
     def parse(value: str) -> Parsed:
+        iso = _common_date(value, date_format)
+        if iso is not None:
+            return iso, None
         iso, error = check(value)
         return ("", reason) if error else (iso, None)
 
     return lambda raw: _blank_or(raw, parse)
+
+
+def _common_date(value: str, date_format: str) -> str | None:
+    """The ISO date of a zero-padded `YYYY-MM-DD` (or, for dmy, `DD/MM/YYYY` or `DD-MM-YYYY`)
+    without strptime's cost; None for anything else, which the dictionary's validator reads.
+    Accepts nothing that validator would refuse."""
+    if len(value) != 10 or not value.isascii():
+        return None
+    if value[4] == value[7] == "-" and (value[:4] + value[5:7] + value[8:]).isdigit():
+        return _valid_iso(value)
+    day_first = value[2] == value[5] and value[2] in "/-"
+    if date_format == "dmy" and day_first and (value[:2] + value[3:5] + value[6:]).isdigit():
+        return _valid_iso(f"{value[6:]}-{value[3:5]}-{value[:2]}")
+    return None
+
+
+def _valid_iso(iso: str) -> str | None:
+    try:
+        date.fromisoformat(iso)
+    except ValueError:
+        return None
+    return iso
 
 
 def _integer(raw: str) -> Parsed:
@@ -212,67 +239,95 @@ class CoreCsvReader:
         self._stream.close()
 
     def __iter__(self) -> Iterator[CoreRow]:
+        """The records in file order. Rows are typed a batch at a time, column by column:
+        each column's cells are looked up in its memory of cells seen in one C-level pass."""
+        columns = self._typed_columns()
+        number = 0
+        for lines, rows in self._batches():
+            values_by_row, unparsable = self._type_batch(rows, columns)
+            for index, values in enumerate(values_by_row):
+                number += 1
+                yield CoreRow(lines[index], number, values, unparsable.get(index, []))
+
+    def _typed_columns(self) -> list[tuple[int | None, str, TypedColumn | None]]:
+        """For every input field, in dictionary order: where its cells sit in a row (None if
+        the file lacks the column), the column's name, and its parser (None for free text)."""
         plan = self.plan
-        template = {f.name: "" for f in input_fields(self._dictionary)}
-        typed: list[tuple[int, str, TypedColumn]] = []
-        text: list[tuple[int, str]] = []
-        for at, column, name in plan.columns:
-            parse = typed_parser(self._dictionary.field(name), plan.date_format)
-            if parse is None:
-                text.append((at, name))
-            else:
-                typed.append((at, column, TypedColumn(name, parse)))
-        typed_names = [column.name for _, _, column in typed]
-        text_names = [name for _, name in text]
-        caches = [column.seen for _, _, column in typed]
-        pick_typed = _picker([at for at, _, _ in typed])
-        pick_text = _picker([at for at, _ in text])
+        where = {name: (at, column) for at, column, name in plan.columns}
+        columns: list[tuple[int | None, str, TypedColumn | None]] = []
+        for field_ in input_fields(self._dictionary):
+            at, column = where.get(field_.name, (None, field_.name))
+            parse = typed_parser(field_, plan.date_format)
+            typed = TypedColumn(field_.name, parse) if parse and at is not None else None
+            columns.append((at, column, typed))
+        return columns
+
+    def _batches(self) -> Iterator[tuple[list[int], list[list[str]]]]:
+        """Rows of the file, BATCH at a time, cut or padded to the header's width, with the
+        physical line each starts on. Blank lines are skipped."""
+        plan = self.plan
         width = plan.header_width
         reader = csv.reader(self._stream, delimiter=plan.delimiter)
         line_after = plan.header_lines
-        number = 0
+        lines: list[int] = []
+        rows: list[list[str]] = []
         try:
             for row in reader:
                 line, line_after = line_after + 1, plan.header_lines + reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue  # a blank line is no record
-                number += 1
                 if len(row) != width:
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue  # a blank line is no record
                     if len(row) < width:
                         self.short_rows += 1
                         row = row + [""] * (width - len(row))
                     else:
                         self.long_rows += 1
-                cells = pick_typed(row)
-                parsed = list(map(dict.get, caches, cells))
-                unparsable: list[tuple[str, str]] = []
-                if None in parsed:
-                    for index, value in enumerate(parsed):
-                        if value is None:
-                            _, column, typed_column = typed[index]
-                            parsed[index], reason = typed_column.value(cells[index])
-                            if reason is not None:
-                                unparsable.append((column, reason))
-                values = template.copy()
-                values.update(zip(typed_names, parsed, strict=True))
-                values.update(zip(text_names, pick_text(row), strict=True))
-                yield CoreRow(line, number, values, unparsable)
+                        del row[width:]
+                lines.append(line)
+                rows.append(row)
+                if len(rows) == BATCH:
+                    self.rows_read += len(rows)
+                    yield lines, rows
+                    lines, rows = [], []
         except UnicodeDecodeError as error:
             raise InputError(_encoding_message(self._path, plan.encoding)) from error
         except csv.Error as error:
             raise InputError(f"line {line_after + 1}: the CSV is malformed ({error})") from error
-        finally:
-            self.rows_read = number
+        if rows:
+            self.rows_read += len(rows)
+            yield lines, rows
 
+    def _type_batch(
+        self, rows: list[list[str]], columns: list[tuple[int | None, str, TypedColumn | None]]
+    ) -> tuple[list[dict[str, str]], dict[int, list[tuple[str, str]]]]:
+        cells_by_column = list(zip(*rows, strict=True))
+        blank = [""] * len(rows)
+        value_columns: list[Sequence[str]] = []
+        unparsable: dict[int, list[tuple[str, str]]] = {}
+        for at, column, typed in columns:
+            if at is None:
+                value_columns.append(blank)
+                continue
+            cells = cells_by_column[at]
+            if typed is None:
+                value_columns.append(cells)
+                continue
+            values = list(map(typed.seen.get, cells))
+            if None in values:
+                for index, value in enumerate(values):
+                    if value is None:
+                        values[index], reason = typed.value(cells[index])
+                        if reason is not None:
+                            unparsable.setdefault(index, []).append((column, reason))
+            value_columns.append(values)
+        names = self._names
+        return [
+            dict(zip(names, row, strict=True)) for row in zip(*value_columns, strict=True)
+        ], unparsable
 
-def _picker(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
-    """A function returning the cells at `positions` of a row, as a tuple."""
-    if not positions:
-        return lambda row: ()
-    if len(positions) == 1:
-        only = positions[0]
-        return lambda row: (row[only],)
-    return operator.itemgetter(*positions)
+    @cached_property
+    def _names(self) -> list[str]:
+        return [f.name for f in input_fields(self._dictionary)]
 
 
 def _encoding_message(path: str | Path, encoding: str) -> str:
