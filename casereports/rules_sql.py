@@ -1,14 +1,27 @@
 """The record pipeline of `casereports.rules` compiled to one SQL query (PostgreSQL or SQLite).
 
-Each step (a check rule, a repair, a calculated field) is one SELECT over the previous step, so
-later steps see the record as earlier ones left it, exactly as the Python pipeline does. Each
-step is fenced (`OFFSET 0`) so that the planner does not inline the steps into one another,
-which would repeat every expression once per later reference.
+The Python pipeline runs its steps (check rules, repairs, calculated fields) one after another,
+each seeing the record as the earlier ones left it. Here every step is compiled once against
+column names, then the steps are scheduled into as few layers as that order allows: a step goes
+into the first layer after the layers holding the last writers of what it reads or writes, and
+not before a layer holding an earlier reader of a column it writes (that reader must still see
+the old value). Inside a layer all steps read the layer's input, which then is exactly what they
+would have seen in sequence. Each layer is one SELECT over the previous one, fenced (`OFFSET 0`)
+so that the planner does not inline the layers into one another (which would repeat every
+expression once per later reference), and projects only the columns later layers or the output
+still read.
 
 Blank is SQL NULL inside the pipeline; the final SELECT turns it into '' like the Python side.
+A failed check is kept as a flag column of its own until the end, where the flags are written
+out in rule order, so the order of `_failed` does not depend on the layering.
 """
 
-from casereports.dictionary import DataDictionary, Field, QualityRule
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from casereports.dictionary import DataDictionary, QualityRule
 from casereports.logic.sql import (
     column_field_sql,
     compile_condition,
@@ -18,6 +31,7 @@ from casereports.logic.sql import (
 
 FAILED = "_failed"
 RECORD_ID = "_record"
+POSTGRES = "postgresql"
 
 
 def quote(name: str) -> str:
@@ -27,115 +41,242 @@ def quote(name: str) -> str:
 def input_columns(dictionary: DataDictionary) -> list[str]:
     """Every stored value of a record: plain fields, and one column per checkbox option."""
     columns = []
-    for field in dictionary.fields:
-        if field.calc_ast is not None or field.field_type == "descriptive":
+    for item in dictionary.fields:
+        if item.calc_ast is not None or item.field_type == "descriptive":
             continue
-        if field.field_type == "checkbox":
-            columns += [f"{field.name}___{code}" for code in field.choice_codes()]
+        if item.field_type == "checkbox":
+            columns += [f"{item.name}___{code}" for code in item.choice_codes()]
         else:
-            columns.append(field.name)
+            columns.append(item.name)
     return columns
 
 
-class _Steps:
-    """Builds the chain of steps as CTEs, keeping placeholders and params in text order."""
+def fields_read(ast: object) -> set[str]:
+    """The columns a logic AST reads (a checkbox option is its own column)."""
+    found: set[str] = set()
+    stack = [ast]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("t") == "field":
+                code = node.get("code")
+                found.add(node["name"] if code is None else f"{node['name']}___{code}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
-    def __init__(self, dialect: str, columns: list[str], base: str, params: list) -> None:
-        self.dialect = dialect
-        self.columns = columns
-        self.fence = " OFFSET 0" if dialect == "postgresql" else " LIMIT -1 OFFSET 0"
-        self.ctes = [f"step0 AS ({base}{self.fence})"]
-        self.params = list(params)
-        self.column_sql = column_field_sql(dialect)
+
+@dataclass
+class _Step:
+    """One step of the Python pipeline: the columns it sets, each as SQL over the columns."""
+
+    assignments: dict[str, tuple[str, list]]
+    reads: set[str]
+    layer: int = 0
 
     @property
-    def last(self) -> str:
-        return f"step{len(self.ctes) - 1}"
+    def writes(self) -> set[str]:
+        return set(self.assignments)
 
-    def step(self, replaced: dict[str, tuple[str, list]]) -> None:
-        select: list[str] = []
-        params: list = []
-        for name in [RECORD_ID, FAILED, *self.columns]:
-            if name in replaced:
-                expression, expression_params = replaced[name]
-                select.append(f"{expression} AS {quote(name)}")
-                params += expression_params
-            else:
-                select.append(quote(name))
-        for name, (expression, expression_params) in replaced.items():
-            if name not in self.columns and name not in (RECORD_ID, FAILED):
-                select.append(f"{expression} AS {quote(name)}")
-                params += expression_params
-                self.columns.append(name)
-        body = f"SELECT {', '.join(select)} FROM {self.last}{self.fence}"
-        self.ctes.append(f"step{len(self.ctes)} AS ({body})")
-        self.params += params
 
-    def condition(self, ast: dict) -> tuple[str, list]:
-        return compile_condition(ast, self.column_sql, self.dialect)
+@dataclass
+class _Plan:
+    steps: list[_Step] = field(default_factory=list)
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (flag column, rule id)
 
-    def text(self, ast: dict) -> tuple[str, list]:
-        sql, params = compile_text(ast, self.column_sql, self.dialect)
-        return f"NULLIF({sql}, '')", params
+
+def _flag_column(index: int) -> str:
+    return f"_check{index}"
+
+
+def _plan(
+    dictionary: DataDictionary, rules: Sequence[QualityRule], dialect: str, with_failed: bool
+) -> _Plan:
+    column = column_field_sql(dialect)
+    plan = _Plan()
+    checks = [rule for rule in rules if rule.kind == "check"]
+    repairs = [rule for rule in rules if rule.kind == "repair"]
+    for index, rule in enumerate(checks):
+        condition, params = compile_condition(rule.logic_ast, column, dialect)
+        assignments = {
+            name: (f"CASE WHEN {condition} THEN NULL ELSE {quote(name)} END", list(params))
+            for name in rule.blanks
+        }
+        if with_failed:
+            flag = _flag_column(index)
+            assignments[flag] = (condition, list(params))
+            plan.flags.append((flag, rule.rule_id))
+        reads = fields_read(rule.logic_ast) | set(rule.blanks)
+        plan.steps.append(_Step(assignments, reads))
+    for rule in repairs:
+        condition, condition_params = compile_condition(rule.logic_ast, column, dialect)
+        value, value_params = compile_text(rule.set_value_ast, column, dialect)
+        target = quote(rule.set_field)
+        expression = f"CASE WHEN {condition} THEN NULLIF({value}, '') ELSE {target} END"
+        reads = fields_read(rule.logic_ast) | fields_read(rule.set_value_ast) | {rule.set_field}
+        plan.steps.append(
+            _Step({rule.set_field: (expression, condition_params + value_params)}, reads)
+        )
+    for item in dictionary.fields:
+        if item.calc_ast is not None:
+            text, params = compile_text(item.calc_ast, column, dialect)
+            assignments = {item.name: (f"NULLIF({text}, '')", params)}
+            plan.steps.append(_Step(assignments, fields_read(item.calc_ast)))
+    return plan
+
+
+def _schedule(steps: list[_Step]) -> int:
+    """Give each step its layer (1, 2, ...); returns the number of layers."""
+    last_writer: dict[str, int] = {}  # column -> layer of its latest write so far
+    last_reader: dict[str, int] = {}  # column -> latest layer reading it since that write
+    layers = 0
+    for step in steps:
+        layer = 1
+        for name in step.reads | step.writes:
+            layer = max(layer, last_writer.get(name, 0) + 1)
+        for name in step.writes:
+            layer = max(layer, last_reader.get(name, 0))
+        step.layer = layer
+        for name in step.reads:
+            last_reader[name] = max(last_reader.get(name, 0), layer)
+        for name in step.writes:
+            last_writer[name] = layer
+            last_reader.pop(name, None)
+        layers = max(layers, layer)
+    return layers
 
 
 def compile_pipeline(
     dictionary: DataDictionary,
-    rules: list[QualityRule],
+    rules: Sequence[QualityRule],
     dialect: str,
     *,
     source: str,
     id_column: str = "id",
     data_column: str = "data",
+    outputs: Sequence[str] | None = None,
+    constants: Mapping[str, str] | None = None,
+    with_failed: bool = True,
 ) -> tuple[str, list]:
-    """A SELECT of `_record` (the source id), `_failed` (failed rule ids, space-separated) and
-    every field after checks, repairs and derivations, all as text ('' for blank)."""
-    columns = input_columns(dictionary)
+    """A SELECT of `_record` (the source id), `_failed` (failed rule ids, space-separated;
+    unless `with_failed` is false) and the fields after checks, repairs and derivations, all
+    as text ('' for blank): every field, or only `outputs`.
+
+    `constants` are input values the same for every row (the report source of a feed, which
+    the stored record does not hold); they replace what the record holds under that name.
+    `source` is a table name or a parenthesised subquery with `id_column` and `data_column`
+    (jsonb on PostgreSQL, JSON text on SQLite)."""
+    constants = dict(constants or {})
+    plan = _plan(dictionary, rules, dialect, with_failed)
+    layer_count = _schedule(plan.steps)
+    inputs = input_columns(dictionary)
+    for name in constants:
+        if name not in inputs:
+            inputs.append(name)
+    known = set(inputs) | {name for step in plan.steps for name in step.writes}
+    wanted = list(outputs) if outputs is not None else [n for n in _ordered(inputs, plan) if n]
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ValueError(f"not a field of the dictionary: {', '.join(unknown)}")
+    flags = [flag for flag, _ in plan.flags]
+
+    # Walk back from the output: the columns each layer must hand to the next.
+    needed_after: list[set[str]] = [set() for _ in range(layer_count + 1)]
+    needed = set(wanted) | set(flags)
+    for layer in range(layer_count, 0, -1):
+        needed_after[layer] = set(needed)
+        in_layer = [step for step in plan.steps if step.layer == layer]
+        written = {name for step in in_layer for name in step.writes if name in needed}
+        needed -= written
+        for step in in_layer:
+            if step.writes & written:
+                needed |= step.reads
+    needed_after[0] = needed
+
+    fence = " OFFSET 0" if dialect == POSTGRES else " LIMIT -1 OFFSET 0"
+    params: list = []
+    base_text, base_params = _base(
+        dialect, sorted(needed_after[0] & set(inputs)), constants, source, id_column, data_column
+    )
+    ctes = [f"layer0 AS ({base_text}{fence})"]
+    params += base_params
+    for layer in range(1, layer_count + 1):
+        keep = needed_after[layer]
+        select = [quote(RECORD_ID)]
+        assigned: dict[str, tuple[str, list]] = {}
+        for step in plan.steps:
+            if step.layer == layer:
+                assigned.update((n, e) for n, e in step.assignments.items() if n in keep)
+        available = needed_after[layer - 1]
+        for name in sorted(keep):
+            if name in assigned:
+                expression, expression_params = assigned[name]
+                select.append(f"{expression} AS {quote(name)}")
+                params += expression_params
+            elif name in available:
+                select.append(quote(name))
+            else:  # a derived field no step before has set: blank, like a missing key
+                select.append(f"CAST(NULL AS text) AS {quote(name)}")
+        ctes.append(f"layer{layer} AS (SELECT {', '.join(select)} FROM layer{layer - 1}{fence})")
+    final = [quote(RECORD_ID)]
+    if with_failed:
+        final.append(_failed_sql(plan.flags, dialect, params))
+    final += [f"COALESCE({quote(name)}, '') AS {quote(name)}" for name in wanted]
+    body = ",\n".join(ctes)
+    return f"WITH {body}\nSELECT {', '.join(final)} FROM layer{layer_count}", params
+
+
+def _ordered(inputs: list[str], plan: _Plan) -> Iterator[str]:
+    """Every field once: the inputs, then what the steps add, in order (no flag columns)."""
+    seen = set()
+    flags = {flag for flag, _ in plan.flags}
+    for name in [*inputs, *(n for step in plan.steps for n in step.assignments)]:
+        if name not in seen and name not in flags:
+            seen.add(name)
+            yield name
+
+
+def _base(
+    dialect: str,
+    names: list[str],
+    constants: Mapping[str, str],
+    source: str,
+    id_column: str,
+    data_column: str,
+) -> tuple[str, list]:
+    """The first layer: the record id and the input columns the pipeline reads (NULL for
+    blank). PostgreSQL takes them apart with one `jsonb_to_record` per row (one `->>` per
+    column would read the stored JSON once per column)."""
+    placeholder = "%s" if dialect == POSTGRES else "?"
+    select = [f"_src.{quote(id_column)} AS {quote(RECORD_ID)}"]
+    params: list = []
+    from_json = [name for name in names if name not in constants]
     read = json_field_sql(data_column, dialect)
-    base = ", ".join(
-        [f"{quote(id_column)} AS {quote(RECORD_ID)}", f"'' AS {quote(FAILED)}"]
-        + [f"NULLIF({read(name)}, '') AS {quote(name)}" for name in columns]
-    )
-    steps = _Steps(dialect, columns, f"SELECT {base} FROM {source}", [])
-    for rule in rules:
-        if rule.kind == "check":
-            _add_check(steps, rule)
-    for rule in rules:
-        if rule.kind == "repair":
-            _add_repair(steps, rule)
-    for field in dictionary.fields:
-        if field.calc_ast is not None:
-            _add_calculation(steps, field)
-    final = [quote(RECORD_ID), f"TRIM({quote(FAILED)}) AS {quote(FAILED)}"] + [
-        f"COALESCE({quote(name)}, '') AS {quote(name)}" for name in steps.columns
-    ]
-    ctes = ",\n".join(steps.ctes)
-    return f"WITH {ctes}\nSELECT {', '.join(final)} FROM {steps.last}", steps.params
+    for name in names:
+        if name in constants:
+            select.append(f"NULLIF(CAST({placeholder} AS text), '') AS {quote(name)}")
+            params.append(constants[name])
+        elif dialect == POSTGRES:
+            select.append(f"NULLIF(_row.{quote(name)}, '') AS {quote(name)}")
+        else:
+            select.append(f"NULLIF({read(name)}, '') AS {quote(name)}")
+    tables = f"{source} AS _src"
+    if dialect == POSTGRES and from_json:
+        record_type = ", ".join(f"{quote(name)} text" for name in from_json)
+        tables += f", jsonb_to_record(_src.{quote(data_column)}) AS _row({record_type})"
+    return f"SELECT {', '.join(select)} FROM {tables}", params
 
 
-def _add_check(steps: _Steps, rule: QualityRule) -> None:
-    condition, params = steps.condition(rule.logic_ast)
-    replaced = {
-        name: (f"CASE WHEN {condition} THEN NULL ELSE {quote(name)} END", list(params))
-        for name in rule.blanks
-    }
-    placeholder = "%s" if steps.dialect == "postgresql" else "?"
-    replaced[FAILED] = (
-        f"({quote(FAILED)} || CASE WHEN {condition} THEN {placeholder} ELSE '' END)",
-        [*params, rule.rule_id + " "],
-    )
-    steps.step(replaced)
-
-
-def _add_repair(steps: _Steps, rule: QualityRule) -> None:
-    condition, condition_params = steps.condition(rule.logic_ast)
-    value, value_params = steps.text(rule.set_value_ast)
-    expression = f"CASE WHEN {condition} THEN {value} ELSE {quote(rule.set_field)} END"
-    steps.step({rule.set_field: (expression, condition_params + value_params)})
-
-
-def _add_calculation(steps: _Steps, field: Field) -> None:
-    steps.step({field.name: steps.text(field.calc_ast)})
+def _failed_sql(flags: list[tuple[str, str]], dialect: str, params: list) -> str:
+    if not flags:
+        return f"'' AS {quote(FAILED)}"
+    placeholder = "%s" if dialect == POSTGRES else "?"
+    parts = []
+    for flag, rule_id in flags:
+        parts.append(f"CASE WHEN {quote(flag)} THEN {placeholder} ELSE '' END")
+        params.append(rule_id + " ")
+    return f"TRIM({' || '.join(parts)}) AS {quote(FAILED)}"
 
 
 def run_pipeline_sql(
@@ -149,10 +290,10 @@ def run_pipeline_sql(
     or psycopg connection); returns one dict per record, in order, with `_failed`."""
     import json
 
-    placeholder = "%s" if dialect == "postgresql" else "?"
-    json_type = "jsonb" if dialect == "postgresql" else "text"
+    placeholder = "%s" if dialect == POSTGRES else "?"
+    json_type = "jsonb" if dialect == POSTGRES else "text"
     cursor = connection.cursor()
-    if dialect == "postgresql":  # compiling this long query with JIT costs seconds, saves nothing
+    if dialect == POSTGRES:  # compiling this long query with JIT costs seconds, saves nothing
         cursor.execute("SET LOCAL jit = off")
     cursor.execute(f"CREATE TEMPORARY TABLE pipeline_input (id integer, data {json_type})")
     rows = [(index, json.dumps(record)) for index, record in enumerate(records)]
