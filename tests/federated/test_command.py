@@ -14,6 +14,7 @@ import zipfile
 import pytest
 
 from casereports.dictionary.shipped import core_dictionary
+from exports.federated.reader import open_core_csv
 from exports.federated.result import read_result_zip
 from exports.federated.run import count_csv
 from exports.federated.tables import TABLE_SPECS, table_file_names
@@ -450,3 +451,94 @@ def test_count_csv_holds_its_quality_rows_on_disk_and_compares_like_a_list(tmp_p
     path = result.quality.path
     result.quality.close()
     assert not path.exists()
+
+
+def typed_rows(path, **options):
+    with open_core_csv(path, core_dictionary().dictionary, **options) as reader:
+        return list(reader), reader
+
+
+@pytest.mark.parametrize(
+    ("cell", "date_format", "stored"),
+    [
+        ("2019-10-01", "ymd", "2019-10-01"),
+        ("2019-10-1", "ymd", "2019-10-01"),
+        (" 2019-10-01 ", "ymd", "2019-10-01"),
+        ("01/10/2019", "ymd", None),
+        ("01-10-2019", "ymd", None),
+        ("2019-02-30", "ymd", None),
+        ("2019/10/01", "ymd", None),
+        ("01/10/2019", "dmy", "2019-10-01"),
+        ("01-10-2019", "dmy", "2019-10-01"),
+        ("1/10/2019", "dmy", "2019-10-01"),
+        ("2019-10-01", "dmy", "2019-10-01"),
+        ("30/02/2019", "dmy", None),
+        ("10/13/2019", "dmy", None),
+        ("01.10.2019", "dmy", None),
+    ],
+)
+def test_dates_are_read_in_the_order_named_and_stored_as_iso(tmp_path, cell, date_format, stored):
+    source = write_csv(tmp_path / "registry.csv", [case(dmt_start_date=cell)])
+    (row,), _ = typed_rows(source, date_format=date_format)
+    if stored is None:
+        assert row.values["dmt_start_date"] == ""
+        assert [column for column, _ in row.unparsable] == ["dmt_start_date"]
+    else:
+        assert row.values["dmt_start_date"] == stored
+        assert row.unparsable == []
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "stored"),
+    [
+        ("age_years", "44", "44"),
+        ("age_years", "44.0", "44"),
+        ("age_years", "44.5", None),
+        ("height", "172.5", "172.5"),
+        ("height", "1,72", None),
+        ("height", "1e2", None),
+        ("covid19_country", "DE", "DE"),
+        ("covid19_country", "de", "DE"),
+        ("covid19_country", "GERMANY", "DE"),
+        ("covid19_country", "Deutschland", None),
+        ("ms_type", "spms", "SPMS"),
+        ("current_dmt", "Never_Treated", "never_treated"),
+        ("covid_wave", "2", "2"),
+        ("covid_wave", "3", None),
+        ("com_other", "  anything at all ", "  anything at all "),
+    ],
+)
+def test_each_cell_is_read_by_its_fields_type(tmp_path, column, cell, stored):
+    source = write_csv(tmp_path / "registry.csv", [case(**{column: cell})])
+    (row,), _ = typed_rows(source)
+    assert row.values[column] == (stored or "")
+    assert bool(row.unparsable) is (stored is None)
+
+
+def test_line_numbers_hold_across_batches_blank_lines_and_quoted_line_breaks(tmp_path):
+    records = [case(secret_name=f"REG_{n:05d}") for n in range(1, 1301)]
+    records[0]["com_other"] = "two\nlines"
+    records[1199]["age_years"] = "old"
+    source = write_csv(tmp_path / "registry.csv", records)
+    lines = source.read_bytes().split(b"\r\n")
+    lines.insert(600, b"")  # a blank line before record 600
+    source.write_bytes(b"\r\n".join(lines))
+
+    rows, reader = typed_rows(source)
+
+    assert reader.rows_read == len(rows) == 1300
+    (flagged,) = [row for row in rows if row.unparsable]
+    assert flagged.record_number == 1200
+    # header 1, record 1 on lines 2-3, then one line per record, plus the blank line.
+    assert flagged.line == 1200 + 2 + 1
+    assert source.read_bytes().split(b"\n")[flagged.line - 1].startswith(b"REG_01200,")
+
+
+def test_short_rows_are_padded_and_long_rows_cut_and_both_counted(tmp_path):
+    source = tmp_path / "registry.csv"
+    source.write_text(
+        "secret_name,age_years,sex\nREG_1,44\nREG_2,50,male,surplus\nREG_3,60,female\n"
+    )
+    rows, reader = typed_rows(source)
+    assert [row.values["sex"] for row in rows] == ["", "male", "female"]
+    assert (reader.short_rows, reader.long_rows) == (1, 1)
