@@ -40,10 +40,12 @@ complements alone along the outcome or the extra variable. The manifest reports 
 Known limits of line-based complementary suppression (honestly: this is not an audit).
 - It guards each line and the total one equation at a time. A reader who combines equations of
   several lines (a linear program over the whole 9-way table, or over the 63 tables, whose
-  margins overlap) can sometimes narrow or pin a suppressed cell that every single line hides;
-  the classic case is a pattern of suppressed cells whose lines close in a cycle through cells
-  of unequal size. No protection interval (how far a reader's bounds must stay from the true
-  count) is enforced, only that no cell is pinned by one line.
+  margins overlap) can narrow, and sometimes pin, a suppressed cell that every single line
+  hides. The classic case in two dimensions: a suppressed cell on no cycle of suppressed cells
+  (row, column, row, ...), a bridge between two groups of them, is the hidden sums of one
+  group's rows minus the hidden sums of its columns. No protection interval (how far a
+  reader's bounds must stay from the true count) is enforced, only that no cell is pinned by
+  one line.
 - Tables are suppressed one by one; complements are not coordinated across the 63 tables nor
   with other publications, and the derived outcomes (levels from admission, ICU, ventilation
   and death) and derived extras (two duration categories, two waves) tie tables together by
