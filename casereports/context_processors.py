@@ -6,8 +6,15 @@ from casereports import access
 def navigation(request) -> dict[str, bool]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"can_manage_members": False, "can_export": False}
+        return {
+            "can_manage_members": False,
+            "can_export": False,
+            "can_see_feeds": False,
+            "can_upload_counts": False,
+        }
     return {
         "can_manage_members": access.has_permission(user, access.MANAGE_MEMBERS),
         "can_export": access.has_permission(user, access.EXPORT_DATA),
+        "can_see_feeds": access.can_download_publication(user),
+        "can_upload_counts": access.has_permission(user, access.UPLOAD_COUNTS),
     }

@@ -21,7 +21,14 @@ from casereports.roles import ADMINISTER, EXPORT_DATA
 from casereports.services.cases import CaseServiceError
 from exports import services
 from exports.delivery import url_problem
-from exports.models import DeliveryAttempt, DeliveryTarget, ExportJob, ScheduledExport
+from exports.models import (
+    DeliveryAttempt,
+    DeliveryTarget,
+    ExportJob,
+    FederatedUpload,
+    FeedJob,
+    ScheduledExport,
+)
 from exports.profiles import PROFILES
 
 MASK = "•" * 8
@@ -122,6 +129,33 @@ class ExportJobAdmin(ReadOnly):
     @admin.display(description="progress")
     def progress(self, job: ExportJob) -> str:
         return f"{job.progress_percent}%"
+
+
+@admin.register(FeedJob)
+class FeedJobAdmin(ReadOnly):
+    list_display = ["id", "variant", "threshold", "status", "requested_by", "rows_total"]
+    list_display += ["suppressed_cells", "file_size", "created_at", "finished_at"]
+    list_filter = ["status", "variant"]
+    search_fields = ["id", "requested_by__username", "sha256"]
+    fields = ["id", "requested_by", "variant", "threshold", "filters", "dictionary_version"]
+    fields += ["status", "rows_done", "rows_total", "row_counts", "suppressed_cells"]
+    fields += ["file_path", "file_size", "sha256", "error", "attempts", "created_at"]
+    fields += ["started_at", "finished_at", "heartbeat_at", "manifest"]
+    readonly_fields = fields
+
+
+@admin.register(FederatedUpload)
+class FederatedUploadAdmin(ReadOnly):
+    """Uploads are made by registries (web page or API) through `exports.feeds` only."""
+
+    list_display = ["id", "site", "report_source", "status", "rows_total", "uploaded_by"]
+    list_display += ["uploaded_at", "replaced_by"]
+    list_filter = ["status", "report_source", "site"]
+    search_fields = ["id", "site__code", "sha256"]
+    fields = ["id", "site", "report_source", "status", "replaced_by", "uploaded_by"]
+    fields += ["uploaded_at", "rows_total", "file_path", "file_size", "sha256"]
+    fields += ["dictionary_hash", "manifest"]
+    readonly_fields = fields
 
 
 class DeliveryTargetForm(forms.ModelForm):

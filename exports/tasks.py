@@ -31,9 +31,10 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 from casereports.audit import TASK, AuditContext, system_context
 from casereports.services.dictionaries import dictionary_of
-from exports import queries, services
+from exports import feeds, queries, services
 from exports.delivery import deliver_after_commit
-from exports.models import ExportJob
+from exports.federated.result import ResultError
+from exports.models import ExportJob, FeedJob, Job
 from exports.profiles import profile_named
 from exports.writer import write_export
 from gdsi.celery import app
@@ -62,25 +63,37 @@ class ClaimLost(Exception):
 )
 def run_export(self, job_id: int) -> str:
     """Produce the job's zip; returns what happened (done, failed, skipped, lost)."""
-    job = services.claim_job(job_id)
+    return run_claimed(self, job_id, ExportJob, export_job, services.mark_failed, readable_error)
+
+
+def run_claimed(
+    task,
+    job_id: int,
+    model: type[Job],
+    work: Callable[[Any, AuditContext], None],
+    mark_failed: Callable[[AuditContext, int, int, str], bool],
+    readable: Callable[[BaseException], str],
+) -> str:
+    """Claim the job and do its `work`: what every job task does (exports, feeds)."""
+    job = services.claim_job(job_id, model)
     if job is None:
         return "skipped"  # finished, cancelled, or held by a live worker
     context = system_context(TASK)
     attempt = job.attempts
     try:
-        export_job(job, context)
+        work(job, context)
     except ClaimLost:
         return "lost"
     except TRANSIENT as error:
-        _log_failure(job.pk, attempt, error)
-        if self.request.retries >= self.max_retries:
-            _record_failure(context, job.pk, attempt, readable_error(error))
+        _log_failure(job, attempt, error)
+        if task.request.retries >= task.max_retries:
+            _quietly(job.pk, mark_failed, context, job.pk, attempt, readable(error))
         else:
-            _quietly(job.pk, services.release_job, job.pk, attempt)
+            _quietly(job.pk, services.release_job, job.pk, attempt, model)
         raise  # autoretry_for sends it again, with backoff, until max_retries
     except Exception as error:
-        _log_failure(job.pk, attempt, error)
-        _record_failure(context, job.pk, attempt, readable_error(error))
+        _log_failure(job, attempt, error)
+        _quietly(job.pk, mark_failed, context, job.pk, attempt, readable(error))
         return "failed"
     return "done"
 
@@ -227,23 +240,19 @@ class _Counted:
         return self._count(self._records.rows(keys))
 
 
-def readable_error(error: BaseException) -> str:
+def readable_error(error: BaseException, what: str = "export") -> str:
     """What the job page says: never the exception's text, which may quote a value."""
     if isinstance(error, OSError) and error.errno:
-        return f"The export file could not be written: {os.strerror(error.errno)}."
+        return f"The {what} file could not be written: {os.strerror(error.errno)}."
     if isinstance(error, DatabaseError):
-        return "The database was unavailable while the export ran."
-    return f"The export failed ({type(error).__name__}); the worker's log has the details."
+        return f"The database was unavailable while the {what} ran."
+    return f"The {what} failed ({type(error).__name__}); the worker's log has the details."
 
 
-def _log_failure(job_id: int, attempt: int, error: BaseException) -> None:
+def _log_failure(job: Job, attempt: int, error: BaseException) -> None:
     # The frames only: an exception's message may quote a case's value.
     frames = "".join(traceback.format_tb(error.__traceback__))
-    logger.error("export %s attempt %s: %s\n%s", job_id, attempt, type(error).__name__, frames)
-
-
-def _record_failure(context: AuditContext, job_id: int, attempt: int, error: str) -> None:
-    _quietly(job_id, services.mark_failed, context, job_id, attempt, error)
+    logger.error("%s attempt %s: %s\n%s", job, attempt, type(error).__name__, frames)
 
 
 def _quietly(job_id: int, function: Callable[..., Any], *args: Any) -> None:
@@ -251,7 +260,7 @@ def _quietly(job_id: int, function: Callable[..., Any], *args: Any) -> None:
     try:
         function(*args)
     except DatabaseError:
-        logger.warning("export %s: could not record the failure", job_id)
+        logger.warning("job %s: could not record the failure", job_id)
 
 
 @app.task(name="exports.sweep_stale_exports", ignore_result=True)
@@ -262,4 +271,63 @@ def sweep_stale_exports() -> list[int]:
         run_export.delay(job_id)
     if resent:
         logger.warning("export sweeper re-sent %s job(s): %s", len(resent), resent)
+    feeds_resent = services.jobs_to_resend(FeedJob)
+    for job_id in feeds_resent:
+        run_feed.delay(job_id)
+    if feeds_resent:
+        logger.warning("export sweeper re-sent %s feed job(s): %s", len(feeds_resent), feeds_resent)
     return resent
+
+
+# --- feeds (exports.feeds) ------------------------------------------------------------------
+
+
+@app.task(
+    bind=True,
+    name="exports.run_feed",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def run_feed(self, job_id: int) -> str:
+    """Pool the platform's tables and the accepted uploads into the feed job's zip."""
+    return run_claimed(self, job_id, FeedJob, feed_job, feeds.mark_feed_failed, readable_feed_error)
+
+
+def feed_job(job: FeedJob, context: AuditContext) -> None:
+    """Write the feed's zip (under the attempt's name, renamed once done) and mark it done."""
+    directory = export_root() / "feeds" / str(job.pk)
+    clear_directory(directory)  # whatever a dead attempt left behind
+    directory.mkdir(parents=True, exist_ok=True)
+    produced = directory / f"feed_{job.pk}.attempt{job.attempts}.zip"
+    final = directory / f"feed_{job.pk}.zip"
+
+    def heartbeat(records: int) -> None:
+        if not services.mark_progress(job.pk, job.attempts, records, FeedJob):
+            raise ClaimLost
+
+    try:
+        if not services.set_total(job.pk, job.attempts, feeds.feed_rows_total(job), FeedJob):
+            raise ClaimLost
+        result = feeds.write_feed(job, produced, heartbeat)
+        with transaction.atomic():
+            relative = final.relative_to(export_root()).as_posix()
+            if not feeds.mark_feed_done(
+                context, job.pk, job.attempts, file_path=relative, result=result
+            ):
+                raise ClaimLost
+            os.replace(produced, final)  # a failure here rolls the job's "done" back
+    except BaseException:
+        produced.unlink(missing_ok=True)
+        raise
+
+
+def readable_feed_error(error: BaseException) -> str:
+    if isinstance(error, feeds.FeedInputChanged):
+        return str(error)  # names an upload by number, no value
+    if isinstance(error, ResultError):
+        return "A stored upload could not be read back; ask its registry to upload it again."
+    return readable_error(error, "feed")

@@ -38,7 +38,7 @@ from exports.downloads import (
     record_download,
     sees_all_jobs,
 )
-from exports.models import ExportJob, JobStatus
+from exports.models import ExportJob, Job, JobStatus
 from exports.profiles import PROFILES
 
 JOBS_SHOWN = 50
@@ -188,8 +188,8 @@ def _row(job: ExportJob, user) -> dict[str, Any]:
     return {"job": job, "status": job_status(job), "mine": job.requested_by_id == user.pk}
 
 
-def job_status(job: ExportJob) -> dict[str, Any]:
-    """What the page's progress bar and the status JSON show of a job."""
+def job_status(job: Job, download_view: str = "exports:download") -> dict[str, Any]:
+    """What the page's progress bar and the status JSON show of a job (an export, a feed)."""
     done = job.status == JobStatus.DONE
     return {
         "id": job.pk,
@@ -205,7 +205,7 @@ def job_status(job: ExportJob) -> dict[str, Any]:
         "file_size_label": filesizeformat(job.file_size) if done else "",
         "sha256": job.sha256,
         "error": job.error,
-        "download_url": reverse("exports:download", args=[job.pk]) if done else "",
+        "download_url": reverse(download_view, args=[job.pk]) if done else "",
     }
 
 

@@ -244,6 +244,10 @@ if PRODUCTION and (len(GDSI_EXPORT_KEY) < 32 or GDSI_EXPORT_KEY == _DEVELOPMENT_
 GDSI_EXPORT_DIR = Path(env_str("GDSI_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
 GDSI_DOWNLOAD_LINK_SECONDS = env_int("GDSI_DOWNLOAD_LINK_SECONDS", 3600)
 GDSI_EXPORT_STALE_SECONDS = env_int("GDSI_EXPORT_STALE_SECONDS", 120)
+# Federated count tables: the largest result zip a registry may upload, and the publication
+# feed's default small-cell threshold (non-zero cells below it are suppressed).
+GDSI_FEDERATED_UPLOAD_MAX_BYTES = env_int("GDSI_FEDERATED_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+GDSI_PUBLICATION_THRESHOLD = env_int("GDSI_PUBLICATION_THRESHOLD", 5)
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True

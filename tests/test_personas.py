@@ -19,14 +19,18 @@ exactly one `permission.denied` event with the persona as actor, on the right ch
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from cases.conftest import PASSWORD, context, core_version, make_user, site_a, site_b  # noqa: F401
 from cases.helpers import REQUIRED, fill_required
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, reverse
 from helpers_auth import verified_login
@@ -39,6 +43,7 @@ from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
 from casereports.services.tokens import issue_token
 from casereports.urls import urlpatterns as case_urlpatterns
+from exports.models import FederatedUpload
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +53,7 @@ MARKER_FIELD = "last_white_blood_cell_unit"  # free text on ms_history, always s
 NEWCOMER = "newcomer"  # an existing user a site manager may add to site A
 
 READ, WRITE, LOCK, MANAGE = "read", "write", "lock", "manage"
+UPLOAD = "upload"  # a registry's count tables for site A (not its cases)
 LOGIN, HIDDEN, FORBIDDEN, UNLISTED, OK = "login", "hidden", "forbidden", "unlisted", "ok"
 
 # What a clinician enters on each entry form (the positive control of its POST).
@@ -91,6 +97,7 @@ PERSONAS = [
     Persona("central-data-manager", "central_data_manager", "b", _rights(READ), _rights(READ)),
     Persona("clinician-own-site", "clinician", "a", _rights(READ, WRITE), _rights(READ, WRITE)),
     Persona("manager-own-site", "site_manager", "a", EVERYTHING, EVERYTHING),
+    Persona("registry-uploader", "registry_uploader", "a", _rights(UPLOAD), _rights(UPLOAD)),
 ]
 PERSONA = {persona.id: persona for persona in PERSONAS}
 
@@ -120,14 +127,17 @@ class Endpoint:
     url_name: str  # the URL pattern it exercises (for the coverage test)
     method: str
     path: Callable[[World], str]
-    needs: str  # READ, WRITE, LOCK or MANAGE at site A
-    scope: str  # "case": names site A's case; "site": names site A; "list"; "public"
+    needs: str  # READ, WRITE, LOCK, MANAGE or UPLOAD at site A
+    # "case": names site A's case; "site": names site A; "list"; "page" (names no site: the
+    # persona's own rights decide); "public"
+    scope: str
     succeeded: Check  # the positive control
     state: str = DRAFT
     body: Callable[[World], dict] | None = None
     changes: bool = False  # a success writes; otherwise nothing may change
     # For lists: what shows a site's entry in the response (the case name, the site name).
     shown_for: Callable[[World, str], str] | None = None
+    api_format: str = "json"  # how an API body is sent (a file upload: multipart)
 
     @property
     def channel(self) -> str:
@@ -258,6 +268,33 @@ def api_updated(world: World, response) -> None:
     assert response.status_code == 200, body_text(response)[:500]
     case = world.fresh_case()
     assert case.data["age_years"] == "45" and case.version == world.case.version + 1
+
+
+@cache
+def _result_zip() -> bytes:
+    """A registry's result zip of one case, as `gdsi-federated run` writes it."""
+    from federated.command_helpers import case, write_csv
+
+    from exports.federated.command import main as federated_command
+
+    with tempfile.TemporaryDirectory(prefix="persona-matrix-") as folder:
+        source = write_csv(Path(folder) / "registry.csv", [case()])
+        out = Path(folder) / "result.zip"
+        arguments = ["run", str(source), "--report-source", "clinicians", "--out", str(out)]
+        assert federated_command(arguments) == 0
+        return out.read_bytes()
+
+
+def upload_body(world: World) -> dict:
+    return {"site": world.site_a.code, "file": SimpleUploadedFile("result.zip", _result_zip())}
+
+
+def counts_uploaded(code: int) -> Check:
+    def check(world: World, response) -> None:
+        assert response.status_code == code, body_text(response)[:500]
+        assert FederatedUpload.objects.get().site == world.site_a
+
+    return check
 
 
 def dictionary_served(world: World, response) -> None:
@@ -441,6 +478,25 @@ WEB_ENDPOINTS = [
         changes=True,
     ),
     Endpoint(
+        "web-upload-counts-get",
+        "exports:federated_upload",
+        "get",
+        fixed_path("exports:federated_upload"),
+        UPLOAD,
+        "page",
+        shows(200, lambda world: world.site_a.code),
+    ),
+    Endpoint(
+        "web-upload-counts-post",
+        "exports:federated_upload",
+        "post",
+        fixed_path("exports:federated_upload"),
+        UPLOAD,
+        "site",
+        counts_uploaded(200),
+        body=upload_body,
+    ),
+    Endpoint(
         "web-audit-csv",
         "cases:audit_csv",
         "get",
@@ -504,6 +560,17 @@ API_ENDPOINTS = [
         state=COMPLETE,
         body=version_of,
         changes=True,
+    ),
+    Endpoint(
+        "api-upload-counts",
+        "api-federated-uploads",
+        "post",
+        fixed_path("api-federated-uploads"),
+        UPLOAD,
+        "site",
+        counts_uploaded(201),
+        body=upload_body,
+        api_format="multipart",
     ),
     *(
         Endpoint(name, name, "get", fixed_path(name), READ, "public", dictionary_served)
@@ -607,7 +674,7 @@ def send(client, endpoint: Endpoint, world: World):
     request = getattr(client, endpoint.method)
     body = endpoint.body(world) if endpoint.body else None
     if endpoint.channel == "api" and body is not None:
-        return request(endpoint.path(world), body, format="json")
+        return request(endpoint.path(world), body, format=endpoint.api_format)
     if body is not None:
         return request(endpoint.path(world), body)
     return request(endpoint.path(world))

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from casereports.api import views
 from exports import api as exports_api
+from exports import feed_api
 
 urlpatterns = [
     path("cases/", views.CaseListView.as_view(), name="api-cases"),
@@ -23,6 +24,11 @@ urlpatterns = [
         "exports/<int:job_id>/download/",
         exports_api.ExportDownloadView.as_view(),
         name="api-export-download",
+    ),
+    path(
+        "federated/uploads/",
+        feed_api.FederatedUploadView.as_view(),
+        name="api-federated-uploads",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", views.SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
