@@ -183,6 +183,12 @@ BODIES = (("100", "30"), ("200", "120"), ("170", "86.7"), ("99", "80"), ("150", 
 TREATMENT_DAYS = (-3, 0, 181, 182, 364, 365, 729, 730, 731)
 ONSETS = ("2020-05-30", "2020-05-31", "2020-10-01", "2020-10-02")
 OTHER_DMT = ("ublituximab", "NA", "None", "n/a", "ozanimod")
+NA_MARKERS = ("NA", "N/A", "null", "NaN", "n/a", "None", "#N/A")  # blank for pandas' read_csv
+FREE_TEXT = {"secret_name", "type_dmt_other", "com_other"} | {
+    c for c in CORE_COLUMNS if "unit" in c
+}
+# Typed cells an NA marker may replace (not the country: "NA" is Namibia's code).
+NA_TARGETS = tuple(c for c in CORE_COLUMNS if c not in FREE_TEXT and c != "covid19_country")
 
 
 class RowMaker:
@@ -278,6 +284,10 @@ class RowMaker:
         )
         if self.chance(0.01):
             row["covid19_date_suspected_onset"] = "2099-01-01"  # in the future: Q3
+        if self.chance(0.05) and row["age_years"]:
+            row["age_years"] += ".0"  # as pandas writes a whole-number column with blanks
+        if self.chance(0.1):
+            row[self.pick(NA_TARGETS)] = self.pick(NA_MARKERS)
         return row
 
     def near(self, moment: date, spread: int = 30) -> str:

@@ -49,8 +49,10 @@ and reports an unparsable value instead; these are not equalities to test):
   the outcome, smoker and DMT columns; the oracle counts the rows.
 - Input columns beyond the 79 of the core data set (an existing `covid_wave2`, `year_reporting`
   or `covid_wave1` column is used by the toolkit as it is; a `covid_wave1` with blanks would
-  print `1.0`), rows longer than the header (the toolkit's reader refuses them), and the
-  central platform's `source` (registry mode only here).
+  print `1.0`) and rows longer than the header (the toolkit's reader refuses them).
+- The central platform's rows carried English country names; the core data set carries ISO
+  codes, which the oracle's `central_countries` maps to those names. (The code of Namibia,
+  `NA`, would be a pandas NA marker: the project counts it as Namibia.)
 - `now` in the checks of dates in the future is `today` at midnight (the toolkit took the
   local time; a date of today passes both).
 """
@@ -539,19 +541,37 @@ def toolkit_records(
     return records
 
 
-def grouping(extra: str, outcome: str) -> tuple[str, ...]:
-    return ("covid19_diagnosis", "source", *MAIN_VARS, outcome, extra)
+def central_source(values: Mapping[str, Value], countries: Mapping[str, str] | None) -> Value:
+    if countries is None:
+        return None
+    country = values.get("covid19_country")
+    name = countries[country] if isinstance(country, str) else MISSING
+    return str(values.get("secret_name")).split("_")[0] + "_" + name
 
 
 def toolkit_tables(
-    records: Iterable[ToolkitRecord],
+    records: Iterable[ToolkitRecord], *, central_countries: Mapping[str, str] | None = None
 ) -> dict[tuple[str, str], list[tuple[tuple[str, ...], int]]]:
-    """compute_tables: per (extra, outcome), the sorted (9 cells, count) of occurring cells."""
-    tables: dict[tuple[str, str], Counter[tuple[str, ...]]] = {key: Counter() for key in TABLES}
+    """compute_tables: per (extra, outcome), the sorted (9 cells, count) of occurring cells.
+
+    A registry's run has no source (printed missing). `central_countries` (country code ->
+    the English name the platform's rows carried) gives the central platform's source: the
+    record id up to its first `_`, `_`, the country (`missing` when blank).
+    """
+    prefix = ("covid19_diagnosis", "source", *MAIN_VARS)
+    by_record: Counter[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = Counter()
     for record in records:
-        record.values["source"] = None  # a registry's run: printed missing
-        for extra, outcome in TABLES:
-            tables[extra, outcome][record.cells(grouping(extra, outcome))] += 1
+        record.values["source"] = central_source(record.values, central_countries)
+        by_record[record.cells(prefix), record.cells(STRATIFICATION), record.cells(EXTRA_VARS)] += 1
+    tables: dict[tuple[str, str], Counter[tuple[str, ...]]] = {key: Counter() for key in TABLES}
+    for (first, outcomes, extras), count in by_record.items():
+        for (extra, outcome), table in tables.items():
+            cell = (
+                *first,
+                outcomes[STRATIFICATION.index(outcome)],
+                extras[EXTRA_VARS.index(extra)],
+            )
+            table[cell] += count
     return {key: sorted(counter.items()) for key, counter in tables.items()}
 
 
