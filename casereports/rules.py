@@ -15,6 +15,13 @@ from datetime import date
 from casereports.dictionary import DataDictionary
 from casereports.dictionary.model import Field, QualityRule
 from casereports.logic import evaluate, to_text
+from casereports.logic.compiled import (
+    Calculation,
+    Check,
+    CompiledPipeline,
+    Repair,
+    compile_pipeline,
+)
 from casereports.logic.values import is_true
 
 
@@ -46,13 +53,31 @@ def calculated_fields(dictionary: DataDictionary) -> list[Field]:
 class RecordPipeline:
     """Cleans and derives records of one dictionary version with its quality rules."""
 
-    def __init__(self, dictionary: DataDictionary, rules: list[QualityRule]) -> None:
+    def __init__(
+        self, dictionary: DataDictionary, rules: list[QualityRule], *, compiled: bool = False
+    ) -> None:
         self.dictionary = dictionary
         self.checks = [rule for rule in rules if rule.kind == "check"]
         self.repairs = [rule for rule in rules if rule.kind == "repair"]
         self.calculations = calculated_fields(dictionary)
+        self._compiled = self._compile() if compiled else None
+
+    def _compile(self) -> CompiledPipeline:
+        """The same steps as one generated Python function (casereports.logic.compiled)."""
+        checks = [
+            Check(rule.logic_ast, rule.blanks, RuleFailure(rule.rule_id, tuple(rule.blanks)))
+            for rule in self.checks
+        ]
+        repairs = [
+            Repair(rule.logic_ast, rule.set_field, rule.set_value_ast, rule.rule_id)
+            for rule in self.repairs
+        ]
+        calculations = [Calculation(calc.name, calc.calc_ast) for calc in self.calculations]
+        return compile_pipeline(checks, repairs, calculations, ProcessedRecord)
 
     def run(self, record: Mapping[str, str], *, today: date | None = None) -> ProcessedRecord:
+        if self._compiled is not None:
+            return self._compiled(record, today)
         result = ProcessedRecord(values=dict(record))
         values = result.values
         for rule in self.checks:
