@@ -882,11 +882,6 @@ def test_the_dmt_branches_in_full_in_the_comorbidity_by_death_table(tmp_path):
     assert oracle_tables(rows, "clinicians", TOOLKIT)[key] == table(toolkit)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: count_csv leaves out rows with a blank secret_name; the toolkit's query3_*.py "
-    "replaced secret_name by a running number before compute_tables, so it counted every row",
-)
 def test_a_row_with_a_blank_pseudonym_is_counted_like_the_toolkit(tmp_path):
     """query3_*.py replaced secret_name by a running number: every row was counted."""
     rows = [BASE, {**BASE, "secret_name": ""}, dict.fromkeys(CORE_COLUMNS, "")]
