@@ -100,15 +100,17 @@ def summary_text(result: RunResult, out: Path) -> str:
     summary = result.summary
     diagnoses = ", ".join(f"{d} {n}" for d, n in result.rows_per_diagnosis.items()) or "none"
     lines = [
-        f"rows read: {summary['rows_read']} ({summary['records_counted']} records counted as "
-        f"{result.report_source})",
+        f"rows read: {summary['rows_read']}, counted as {result.report_source} records",
         f"records per diagnosis: {diagnoses}",
         f"records flagged by quality rules: {summary['records_flagged']}",
         f"values blanked as unparsable: {summary['values_unparsable']} "
         f"(in {summary['records_with_unparsable_values']} records; see {QUALITY_FILE})",
     ]
-    if summary["rows_not_counted"]:
-        lines.append(f"rows not counted (blank secret_name): {summary['rows_not_counted']}")
+    if summary["records_without_secret_name"]:
+        lines.append(
+            f"records with a blank secret_name (counted, as the toolkit did): "
+            f"{summary['records_without_secret_name']}"
+        )
     for key, label in (
         ("unknown_columns", "columns ignored (not in the core data set)"),
         ("ignored_derived_columns", "columns ignored (derived, recomputed here)"),

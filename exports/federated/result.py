@@ -10,8 +10,8 @@ per diagnosis as the manifest says, which add up to the input rows it counted.
 
 Manifest keys `read_result_zip` relies on: `format`, `format_version`, `report_sources`,
 `input_rows`, `rows_per_diagnosis` ({report source: {diagnosis: records}}), `files` (written by
-`write_result_zip`), and optionally `quality.rows_not_counted` (input rows without a pseudonym)
-and `suppression` (small cells removed: tables may then count fewer records than the manifest).
+`write_result_zip`), and optionally `suppression` (small cells removed: tables may then count
+fewer records than the manifest).
 
 Plain Python: no Django import.
 """
@@ -356,13 +356,10 @@ def _check_totals(manifest: dict[str, Any], tables_by_source: dict[str, CountTab
                     f"{name} counts {_describe_counts(found)} but the manifest's "
                     f"rows_per_diagnosis says {_describe_counts(expected)}"
                 )
-    not_counted = (manifest.get("quality") or {}).get("rows_not_counted", 0)
-    if not _is_count(not_counted):
-        raise ResultError(f"{MANIFEST}: quality.rows_not_counted must be a whole number")
-    if counted + not_counted != manifest["input_rows"]:
+    if counted != manifest["input_rows"]:
         raise ResultError(
-            f"{MANIFEST}: input_rows is {manifest['input_rows']} but the tables count {counted} "
-            f"records and {not_counted} rows were not counted"
+            f"{MANIFEST}: input_rows is {manifest['input_rows']} but the tables count "
+            f"{counted} records"
         )
 
 
@@ -448,8 +445,7 @@ def describe_result(path: str | Path) -> str:
     lines.append(f"  input rows: {manifest['input_rows']}")
     if quality:
         lines.append(
-            f"  rows not counted (no secret_name): {quality.get('rows_not_counted', 0)}; "
-            f"records flagged by quality rules: {quality.get('records_flagged', 0)}; "
+            f"  records flagged by quality rules: {quality.get('records_flagged', 0)}; "
             f"values blanked as unparsable: {quality.get('values_unparsable', 0)}"
         )
     for source, tables in result.tables_by_source.items():

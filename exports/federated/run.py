@@ -53,7 +53,6 @@ FORMAT_VERSION = 1
 SOFTWARE = "gdsi-casereports"
 QUALITY_FILE = "quality.csv"
 QUALITY_COLUMNS = ("line", "record", "failed_rules", "blanked", "unparsable")
-NOT_COUNTED = "blank, so the record is not counted (the toolkit counted non-blank pseudonyms)"
 CORRECTIONS = (
     {
         "id": "C1",
@@ -219,7 +218,7 @@ def count_csv(
     diagnoses: Counter[str] = Counter()
     failures: Counter[str] = Counter()
     unparsable_by_column: Counter[str] = Counter()
-    not_counted = flagged = with_unparsable = 0
+    without_pseudonym = flagged = with_unparsable = 0
     registry = registry_source()
     try:
         reader = open_core_csv(
@@ -233,17 +232,9 @@ def count_csv(
                     with_unparsable += 1
                     unparsable_by_column.update(column for column, _ in unparsable)
                 if not values[record_id].strip():
-                    not_counted += 1
-                    quality.append(
-                        QualityRow(
-                            row.line,
-                            row.record_number,
-                            [],
-                            [],
-                            [*unparsable, (record_id, NOT_COUNTED)],
-                        )
-                    )
-                    continue
+                    # Counted all the same: the toolkit numbered the rows afresh and counted
+                    # every one.
+                    without_pseudonym += 1
                 values["report_source"] = report_source
                 processed = pipeline.run(values, today=today)
                 cleaned = processed.values
@@ -274,7 +265,7 @@ def count_csv(
     summary: dict[str, Any] = {
         "rows_read": reader.rows_read,
         "records_counted": counted,
-        "rows_not_counted": not_counted,
+        "records_without_secret_name": without_pseudonym,
         "records_flagged": flagged,
         "rule_failures": dict(sorted(failures.items())),
         "values_unparsable": sum(unparsable_by_column.values()),
@@ -321,7 +312,7 @@ def run_manifest(result: RunResult) -> dict[str, Any]:
             key: summary[key]
             for key in (
                 "records_counted",
-                "rows_not_counted",
+                "records_without_secret_name",
                 "records_flagged",
                 "rule_failures",
                 "values_unparsable",

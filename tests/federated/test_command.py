@@ -274,16 +274,16 @@ def test_a_failing_quality_rule_is_reported_with_the_variables_it_blanked(tmp_pa
     assert manifest_of(out)["quality"]["rule_failures"] == {"Q13_smoker": 1, "Q8_age_years": 1}
 
 
-def test_a_row_without_a_pseudonym_is_not_counted_and_said_so(tmp_path):
+def test_a_row_without_a_pseudonym_is_counted_as_the_toolkit_did_and_said_so(tmp_path):
     blank_row = {column: "" for column in CORE_COLUMNS}
     out, run = run_ok(tmp_path, write_csv(tmp_path / "registry.csv", [case(), blank_row]))
 
-    assert "rows read: 2 (1 records counted as clinicians)" in run.stdout
-    assert "rows not counted (blank secret_name): 1" in run.stdout
+    assert "rows read: 2, counted as clinicians records" in run.stdout
+    assert "records with a blank secret_name (counted, as the toolkit did): 1" in run.stdout
     manifest = manifest_of(out)
     assert manifest["input_rows"] == 2
-    assert manifest["quality"]["rows_not_counted"] == 1
-    assert read_result_zip(out).tables_by_source["clinicians"].total() == 1
+    assert manifest["quality"]["records_without_secret_name"] == 1
+    assert read_result_zip(out).tables_by_source["clinicians"].total() == 2
 
 
 @pytest.mark.parametrize(

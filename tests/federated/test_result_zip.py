@@ -132,9 +132,7 @@ def test_consistent_tables_that_disagree_with_the_input_rows_are_refused(result_
         manifest["input_rows"] = 5
 
     forged = rewrite_zip(result_zip, tmp_path / "f.zip", manifest_edit=more_rows)
-    assert refused(forged) == (
-        "manifest.json: input_rows is 5 but the tables count 3 records and 0 rows were not counted"
-    )
+    assert refused(forged) == ("manifest.json: input_rows is 5 but the tables count 3 records")
 
 
 def test_a_missing_table_is_refused(result_zip, tmp_path):
