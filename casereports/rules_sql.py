@@ -18,16 +18,12 @@ out in rule order, so the order of `_failed` does not depend on the layering.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from casereports.dictionary import DataDictionary, QualityRule
-from casereports.logic.sql import (
-    column_field_sql,
-    compile_condition,
-    compile_text,
-    json_field_sql,
-)
+from casereports.logic.sql import Compiler, Sql, Typed, column_field_sql, json_field_sql, sql
 
 FAILED = "_failed"
 RECORD_ID = "_record"
@@ -67,6 +63,86 @@ def fields_read(ast: object) -> set[str]:
     return found
 
 
+VIEW = "#"  # a view column is named <field>#<kind>: no field name holds a "#"
+_FIELD_TEXT = re.compile(r'^NULLIF\("([A-Za-z_][A-Za-z0-9_]*)", \'\'\)$')
+_LET_INLINE = 600  # longest let value repeated in place: columns make most values short
+
+
+@dataclass(frozen=True)
+class _View:
+    """A value the compiler derives from one field alone (its number, its date), computed
+    once as a column in a layer before the steps that use it."""
+
+    column: str
+    source: str
+    expression: Sql
+
+
+class _InlineCompiler(Compiler):
+    """The logic compiler over columns, repeating short let values in place rather than
+    binding them in a correlated subquery (which PostgreSQL runs as a subplan per row)."""
+
+    def __init__(self, dialect: str) -> None:
+        super().__init__(column_field_sql(dialect), dialect)
+
+    def let(self, values: Sequence[Sql], body: Callable[..., Sql]) -> Sql:
+        # SQLite's parser allows little nesting, and its subqueries are cheap.
+        short = all("SELECT" not in v.text and len(v.text) <= _LET_INLINE for v in values)
+        if self.pg and short:
+            return body(*values)
+        return super().let(values, body)
+
+
+class _PipelineCompiler(_InlineCompiler):
+    """Besides, a field's number, date parts and moment are read from view columns: the same
+    SQL, evaluated once per row in an earlier layer instead of once per use."""
+
+    def __init__(self, dialect: str) -> None:
+        super().__init__(dialect)
+        self.plain = _InlineCompiler(dialect)
+        self.used: dict[str, _View] = {}
+
+    def _view(self, text: Sql, kind: str, build: Callable[[], Sql]) -> Sql | None:
+        match = _FIELD_TEXT.match(text.text)
+        if match is None or text.params:
+            return None
+        column = f"{match.group(1)}{VIEW}{kind}"
+        if column not in self.used:
+            self.used[column] = _View(column, match.group(1), build())
+        return Sql(quote(column))
+
+    def text_to_number(self, text: Sql) -> Sql:
+        view = self._view(text, "num", lambda: self.plain.text_to_number(text))
+        return view if view is not None else super().text_to_number(text)
+
+    def date_part(self, x: Typed, start: int, length: int) -> Typed:
+        if x.kind == "text" and x.literal is None:
+            view = self._view(
+                x.sql, f"part{start}", lambda: self.plain.date_part(x, start, length).sql
+            )
+            if view is not None:
+                return Typed("num", view)
+        return super().date_part(x, start, length)
+
+    def moment(self, typed: Typed, date_format: Sql, known_format: str | None) -> Sql:
+        if typed.kind == "text" and typed.literal is None and known_format == "ymd":
+            view = self._view(
+                typed.sql, "moment", lambda: self.plain.moment(typed, date_format, "ymd")
+            )
+            if view is not None:
+                return view
+        return super().moment(typed, date_format, known_format)
+
+    def condition(self, ast: dict) -> tuple[str, list]:
+        condition = self.cond(self.compile(ast))
+        return condition.text, list(condition.params)
+
+    def text_value(self, ast: dict) -> tuple[str, list]:
+        """The value as text, NULL for blank (to_text's '' is NULL inside the pipeline)."""
+        text = sql("NULLIF(COALESCE(", self.text(self.compile(ast)), ", ''), '')")
+        return text.text, list(text.params)
+
+
 @dataclass
 class _Step:
     """One step of the Python pipeline: the columns it sets, each as SQL over the columns."""
@@ -90,15 +166,40 @@ def _flag_column(index: int) -> str:
     return f"_check{index}"
 
 
+class _Planner:
+    """The steps in the Python pipeline's order, each preceded by the views it reads that are
+    not computed yet for the current value of their field."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.plan = _Plan()
+        self.current: set[str] = set()  # views valid for their field's current value
+
+    def compiler(self) -> _PipelineCompiler:
+        return _PipelineCompiler(self.dialect)
+
+    def add(self, compiler: _PipelineCompiler, step: _Step) -> None:
+        for view in compiler.used.values():
+            if view.column not in self.current:
+                expression = (view.expression.text, list(view.expression.params))
+                self.plan.steps.append(_Step({view.column: expression}, {view.source}))
+                self.current.add(view.column)
+            step.reads.add(view.column)
+        self.plan.steps.append(step)
+        for name in step.writes:
+            self.current = {v for v in self.current if v.split(VIEW)[0] != name}
+
+
 def _plan(
     dictionary: DataDictionary, rules: Sequence[QualityRule], dialect: str, with_failed: bool
 ) -> _Plan:
-    column = column_field_sql(dialect)
-    plan = _Plan()
+    planner = _Planner(dialect)
+    plan = planner.plan
     checks = [rule for rule in rules if rule.kind == "check"]
     repairs = [rule for rule in rules if rule.kind == "repair"]
     for index, rule in enumerate(checks):
-        condition, params = compile_condition(rule.logic_ast, column, dialect)
+        compiler = planner.compiler()
+        condition, params = compiler.condition(rule.logic_ast)
         assignments = {
             name: (f"CASE WHEN {condition} THEN NULL ELSE {quote(name)} END", list(params))
             for name in rule.blanks
@@ -108,21 +209,23 @@ def _plan(
             assignments[flag] = (condition, list(params))
             plan.flags.append((flag, rule.rule_id))
         reads = fields_read(rule.logic_ast) | set(rule.blanks)
-        plan.steps.append(_Step(assignments, reads))
+        planner.add(compiler, _Step(assignments, reads))
     for rule in repairs:
-        condition, condition_params = compile_condition(rule.logic_ast, column, dialect)
-        value, value_params = compile_text(rule.set_value_ast, column, dialect)
+        compiler = planner.compiler()
+        condition, condition_params = compiler.condition(rule.logic_ast)
+        value, value_params = compiler.text_value(rule.set_value_ast)
         target = quote(rule.set_field)
-        expression = f"CASE WHEN {condition} THEN NULLIF({value}, '') ELSE {target} END"
+        expression = f"CASE WHEN {condition} THEN {value} ELSE {target} END"
         reads = fields_read(rule.logic_ast) | fields_read(rule.set_value_ast) | {rule.set_field}
-        plan.steps.append(
-            _Step({rule.set_field: (expression, condition_params + value_params)}, reads)
-        )
+        step = _Step({rule.set_field: (expression, condition_params + value_params)}, reads)
+        planner.add(compiler, step)
     for item in dictionary.fields:
         if item.calc_ast is not None:
-            text, params = compile_text(item.calc_ast, column, dialect)
-            assignments = {item.name: (f"NULLIF({text}, '')", params)}
-            plan.steps.append(_Step(assignments, fields_read(item.calc_ast)))
+            compiler = planner.compiler()
+            step = _Step(
+                {item.name: compiler.text_value(item.calc_ast)}, fields_read(item.calc_ast)
+            )
+            planner.add(compiler, step)
     return plan
 
 
@@ -232,7 +335,7 @@ def _ordered(inputs: list[str], plan: _Plan) -> Iterator[str]:
     seen = set()
     flags = {flag for flag, _ in plan.flags}
     for name in [*inputs, *(n for step in plan.steps for n in step.assignments)]:
-        if name not in seen and name not in flags:
+        if name not in seen and name not in flags and VIEW not in name:
             seen.add(name)
             yield name
 
