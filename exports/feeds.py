@@ -50,6 +50,7 @@ from exports.federated.result import (
     write_result_zip,
 )
 from exports.federated.run import CORRECTIONS
+from exports.federated.suppress import SuppressionResult, suppress
 from exports.federated.tables import TABLE_SPECS, CountTables, TableSpec
 from exports.models import FederatedUpload, FeedJob, FeedVariant, JobStatus, UploadStatus
 
@@ -467,8 +468,6 @@ def _feed_manifest(
 def _write_publication(
     out_path: Path, pooled: dict[str, CountTables], manifest: dict[str, Any], threshold: int
 ) -> tuple[dict[str, Any], int]:
-    from exports.federated.suppress import suppress
-
     results = {source: suppress(tables, threshold) for source, tables in pooled.items()}
     suppressed = sum(result.suppressed for result in results.values())
     manifest = {
@@ -482,15 +481,19 @@ def _write_publication(
 
 class _Published:
     """A report source's suppressed tables, shaped as `write_result_zip` reads `CountTables`
-    (`rows(spec)`; the manifest already has the totals), so the publication zip is written by
+    (`rows(spec)`, `table(spec)`), so the publication zip is written by
     the same writer; a suppressed count is an empty cell, as `publication_csv` writes it."""
 
-    def __init__(self, result) -> None:  # exports.federated.suppress.SuppressionResult
+    def __init__(self, result: SuppressionResult) -> None:
         self.report_source = result.report_source
         self._result = result
 
     def rows(self, spec: TableSpec) -> list[tuple[tuple[str, ...], int | str]]:
         return [(cells, "" if n is None else n) for cells, n in self._result.rows(spec)]
+
+    def table(self, spec: TableSpec) -> dict[tuple[str, ...], int]:
+        """The published cells (the writer's default totals; the manifest gives the exact)."""
+        return {cells: n for cells, n in self._result.rows(spec) if n is not None}
 
 
 def _file_digest(path: Path) -> tuple[str, int]:
