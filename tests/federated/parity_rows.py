@@ -182,6 +182,7 @@ EDSS = tuple(str(x / 2).removesuffix(".0") for x in range(0, 22)) + ("-0.5", "6.
 BODIES = (("100", "30"), ("200", "120"), ("170", "86.7"), ("99", "80"), ("150", "29"))
 TREATMENT_DAYS = (-3, 0, 181, 182, 364, 365, 729, 730, 731)
 ONSETS = ("2020-05-30", "2020-05-31", "2020-10-01", "2020-10-02")
+MS_TYPES = ("RRMS", "SPMS", "PPMS", "CIS", "not_sure")
 OTHER_DMT = ("ublituximab", "NA", "None", "n/a", "ozanimod")
 NA_MARKERS = ("NA", "N/A", "null", "NaN", "n/a", "None", "#N/A")  # blank for pandas' read_csv
 FREE_TEXT = {"secret_name", "type_dmt_other", "com_other"} | {
@@ -204,10 +205,13 @@ class RowMaker:
     def yes_no(self) -> str:
         if self.chance(0.25):
             return ""
-        value = self.pick(("yes", "no"))
-        if self.chance(0.08):
-            value = self.pick((value.capitalize(), value.upper()))
-        return value
+        return self.any_case(self.pick(("yes", "no")))
+
+    def any_case(self, code: str) -> str:
+        """Mostly the code as the data set writes it, sometimes capitalised or upper case."""
+        if self.chance(0.92):
+            return code
+        return self.pick((code.capitalize(), code.upper(), code.lower()))
 
     def day(self, low: date, high: date) -> date:
         return low + timedelta(days=self.rng.randrange((high - low).days + 1))
@@ -254,10 +258,10 @@ class RowMaker:
             age_years=self.maybe(
                 self.pick(AGES) if self.chance(0.3) else str(self.rng.randint(1, 100)), 0.05
             ),
-            sex=self.maybe(self.pick(("female", "male", "non-binary")), 0.05),
+            sex=self.maybe(self.any_case(self.pick(("female", "male", "non-binary"))), 0.05),
             height=self.maybe(height, 0.2),
             weight=self.maybe(weight, 0.2),
-            ms_type=self.maybe(self.pick(("RRMS", "SPMS", "PPMS", "CIS", "not_sure")), 0.1),
+            ms_type=self.maybe(self.any_case(self.pick(MS_TYPES)), 0.1),
             ms_onset_date=self.maybe(ms_onset.isoformat(), 0.15),
             ms_diagnosis_date=self.maybe(self.near(ms_onset, 800), 0.3),
             edss_date_diagnosis=self.maybe(self.near(reporting, 300), 0.5),
@@ -268,8 +272,10 @@ class RowMaker:
             last_lympho_cell_unit=self.maybe("cells/uL", 0.7),
             last_b_cell=self.maybe(str(self.rng.randint(0, 500)), 0.8),
             last_b_cell_unit=self.maybe("cells/uL", 0.8),
-            current_dmt=self.maybe(self.pick(("yes", "yes", "no", "never_treated", "Yes")), 0.1),
-            type_dmt=self.maybe(self.pick(TYPE_DMT), 0.3),
+            current_dmt=self.maybe(
+                self.any_case(self.pick(("yes", "yes", "no", "never_treated"))), 0.1
+            ),
+            type_dmt=self.maybe(self.any_case(self.pick(TYPE_DMT)), 0.3),
             type_dmt_other=self.maybe(self.pick(OTHER_DMT), 0.85),
             dmt_start_date=self.maybe(start.isoformat(), 0.2),
             dmt_end_date=self.maybe(self.near(onset, 200), 0.7),

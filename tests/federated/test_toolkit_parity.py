@@ -27,7 +27,7 @@ from exports.federated.tables import RECORD_KEY, TABLE_SPECS, table_file_names
 from . import toolkit_oracle as oracle
 from .parity_rows import BASE, CORE_COLUMNS, TODAY, random_rows, write_csv
 
-PROJECT = {"c1": True, "c2": True, "c3": True, "fold_yes_no_case": True}
+PROJECT = {"c1": True, "c2": True, "c3": True, "codes_any_case": True}
 TOOLKIT: dict[str, bool] = {}
 M = "missing"
 
@@ -734,6 +734,23 @@ CASE_CASES = [
         },
     ),
 ]
+CASE_CASES += [
+    # The toolkit compares ms_type with the upper-case codes exactly.
+    case("case_ms_type_rrms", {"ms_type": "rrms"}, toolkit={"ms_type2": M}),
+    case(
+        "case_ms_type_Spms",
+        {"ms_type": "Spms"},
+        {"ms_type2": "progressive_MS"},
+        toolkit={"ms_type2": M},
+    ),
+    # It lower-cases sex and the DMT answers itself.
+    case("case_sex_MALE", {"sex": "MALE"}, {"sex_binary": "male"}),
+    case(
+        "case_dmt_upper",
+        {"current_dmt": "YES", "type_dmt": "Natalizumab"},
+        {"dmt_type_overall": "currently on natalizumab"},
+    ),
+]
 CASES = [
     *AGE_CASES,
     *EDSS_CASES,
@@ -903,7 +920,8 @@ TOUCHED_CELLS = {
         "covid19_outcome_levels_2",
     },
     "c3": {"covid_wave1"},
-    "fold_yes_no_case": {
+    "codes_any_case": {
+        "ms_type2",
         "covid19_icu_stay",
         "covid19_ventilation",
         "covid19_outcome_death",
@@ -952,9 +970,9 @@ def test_the_command_blanks_what_the_toolkit_flagged_record_by_record(parity_run
 
 def correction_touches(which: str, row: dict[str, str], corrected: oracle.ToolkitRecord) -> bool:
     """Whether a correction applies to a record, judged from its input as the toolkit read it."""
-    read = oracle.as_read(row, fold_yes_no_case=True)  # NA markers blank, yes/no lower case
+    read = oracle.as_read(row, codes_any_case=True)  # NA markers blank, codes as stored
     if which == "c1":
-        return read["current_dmt"] == "never_treated"
+        return oracle.low(read["current_dmt"]) == "never_treated"  # the toolkit lower-cases it
     if which == "c2":
         # The repair sees a blank (as entered, or blanked by Q7) with only non-invasive yes.
         blank = read["covid19_ventilation"] is None or "covid19_ventilation" in corrected.failed
@@ -972,10 +990,12 @@ def correction_touches(which: str, row: dict[str, str], corrected: oracle.Toolki
         )
         if row[name].lower() in ("yes", "no") and row[name] != row[name].lower()
     ]
+    if read["ms_type"] is not None and row["ms_type"] != read["ms_type"]:
+        mixed_case.append("ms_type")
     return bool(mixed_case)
 
 
-@pytest.mark.parametrize("which", ["c1", "c2", "c3", "fold_yes_no_case"])
+@pytest.mark.parametrize("which", ["c1", "c2", "c3", "codes_any_case"])
 def test_without_a_correction_exactly_the_records_it_touches_differ(parity_run, which):
     rows = parity_run.rows
     flags = {**PROJECT, which: False}
@@ -991,7 +1011,7 @@ def test_without_a_correction_exactly_the_records_it_touches_differ(parity_run, 
         touched += applies
         differing += bool(changed)
         assert changed <= TOUCHED_CELLS[which], (row["secret_name"], changed)
-        if which != "fold_yes_no_case":  # a capital letter matters only where it is compared
+        if which != "codes_any_case":  # a capital letter matters only where it is compared
             assert bool(changed) == applies, (row["secret_name"], changed)
         elif changed:
             assert applies, row["secret_name"]

@@ -17,12 +17,13 @@ What it reproduces, on a list of raw CSV row dicts (as `csv.DictReader` gives th
   cells of only spaces are blank too; the variables of every failing check are then blanked in
   the record as read, and the repairs run on that, in the toolkit's order. `failed` lists the
   flagged variables in the toolkit's order (its "fail: names" QA status).
-- Case: the checks and most derivations lower-case yes/no; three repairs compare exactly
-  (`covid19_admission_hospital == "no"` for ventilation and ICU, `covid19_outcome_recovered ==
-  "yes"` for death), `ms_type` is compared exactly, and `has_comorbidities` and
-  `dmt_glucocorticoid` reach the tables as written. `fold_yes_no_case=True` first lower-cases
-  every yes/no cell outside free text, as the project's reader stores codes (core-dataset.md:
-  raw codes are lower case; gdsi-analysis.md: yes/no tests ignore case).
+- Case: the checks and most derivations lower-case yes/no (and sex, current_dmt, type_dmt);
+  three repairs compare exactly (`covid19_admission_hospital == "no"` for ventilation and ICU,
+  `covid19_outcome_recovered == "yes"` for death), `ms_type` is compared exactly (`RRMS`), and
+  `has_comorbidities` and `dmt_glucocorticoid` reach the tables as written. `codes_any_case=True`
+  first writes every yes/no cell outside free text in lower case and every `ms_type` as its
+  code, as the project's reader stores codes whatever their case (core-dataset.md: raw codes
+  are fixed; gdsi-analysis.md: yes/no tests ignore case).
 - `enhance_data` and `compute_tables`: derived variables with the toolkit's category edges and
   overrides, integer categories printed `0`, `1`, ..., blanks `missing`, the outcome columns as
   lower-cased by the toolkit, `source` `missing` (the registry's run).
@@ -101,6 +102,7 @@ FREE_TEXT = frozenset(
     }
 )
 NUMBERS = ("age_years", "height", "weight", "edss_value")
+MS_TYPES = {code.lower(): code for code in ("RRMS", "SPMS", "PPMS", "CIS", "not_sure")}
 # Q3: dates checked against 2019 and now (clean_covid19_self_isolation_date and the next two).
 COVID_DATES = (
     "covid19_self_isolation_date",
@@ -188,12 +190,14 @@ def printed(value: Value) -> str:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def as_read(row: Mapping[str, str], fold_yes_no_case: bool) -> dict[str, str | None]:
+def as_read(row: Mapping[str, str], codes_any_case: bool) -> dict[str, str | None]:
     record: dict[str, str | None] = {}
     for name, raw in row.items():
         value = None if raw is None or raw in PANDAS_NA else raw
-        if fold_yes_no_case and name not in FREE_TEXT and low(value) in ("yes", "no"):
+        if codes_any_case and name not in FREE_TEXT and low(value) in ("yes", "no"):
             value = value.lower()
+        if codes_any_case and name == "ms_type" and low(value) in MS_TYPES:
+            value = MS_TYPES[low(value)]
         record[name] = value
     return record
 
@@ -523,14 +527,14 @@ def toolkit_records(
     c1: bool = False,
     c2: bool = False,
     c3: bool = False,
-    fold_yes_no_case: bool = False,
+    codes_any_case: bool = False,
     today: date | None = None,
 ) -> list[ToolkitRecord]:
     """query3_{report_source}.py up to compute_tables, one record per row."""
     today = today or date.today()
     records = []
     for row in rows:
-        read = typed(as_read(row, fold_yes_no_case))
+        read = typed(as_read(row, codes_any_case))
         checked = {k: (None if is_blank_for_checks(x) else x) for k, x in read.items()}
         failed = failed_variables(checked, today)
         for name in failed:
