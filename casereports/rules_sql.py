@@ -26,6 +26,7 @@ from casereports.dictionary import DataDictionary, QualityRule
 from casereports.logic.sql import Compiler, Sql, Typed, column_field_sql, json_field_sql, sql
 
 FAILED = "_failed"
+PIPELINE = "_pipeline"
 RECORD_ID = "_record"
 POSTGRES = "postgresql"
 
@@ -256,20 +257,40 @@ def compile_pipeline(
     dialect: str,
     *,
     source: str,
+    **options,
+) -> tuple[str, list]:
+    """A SELECT of `_record` (the source id), `_failed` (failed rule ids, space-separated;
+    unless `with_failed` is false) and the fields after checks, repairs and derivations, all
+    as text ('' for blank): every field, or only `outputs` (see `pipeline_ctes`)."""
+    ctes, params = pipeline_ctes(dictionary, rules, dialect, source=source, **options)
+    return f"WITH {ctes}\nSELECT * FROM {PIPELINE}", params
+
+
+def pipeline_ctes(
+    dictionary: DataDictionary,
+    rules: Sequence[QualityRule],
+    dialect: str,
+    *,
+    source: str,
     id_column: str = "id",
     data_column: str = "data",
     outputs: Sequence[str] | None = None,
     constants: Mapping[str, str] | None = None,
     with_failed: bool = True,
+    source_params: Sequence = (),
 ) -> tuple[str, list]:
-    """A SELECT of `_record` (the source id), `_failed` (failed rule ids, space-separated;
-    unless `with_failed` is false) and the fields after checks, repairs and derivations, all
-    as text ('' for blank): every field, or only `outputs`.
+    """The pipeline as common table expressions (without `WITH`), the last one `_pipeline`:
+    `_record` (the source id), `_failed` (failed rule ids, space-separated; unless
+    `with_failed` is false) and the fields after checks, repairs and derivations, all as text
+    ('' for blank): every field, or only `outputs`. A query goes on with more expressions
+    (`, more AS (...)`) or its SELECT from `_pipeline`: SQLite's parser allows too little
+    nesting to take the pipeline as a subquery.
 
     `constants` are input values the same for every row (the report source of a feed, which
     the stored record does not hold); they replace what the record holds under that name.
     `source` is a table name or a parenthesised subquery with `id_column` and `data_column`
-    (jsonb on PostgreSQL, JSON text on SQLite)."""
+    (jsonb on PostgreSQL, JSON text on SQLite), and `source_params` its parameters; the
+    returned parameters include them, in their place."""
     constants = dict(constants or {})
     plan = _plan(dictionary, rules, dialect, with_failed)
     layer_count = _schedule(plan.steps)
@@ -299,8 +320,9 @@ def compile_pipeline(
 
     fence = " OFFSET 0" if dialect == POSTGRES else " LIMIT -1 OFFSET 0"
     params: list = []
+    inputs_read = sorted(needed_after[0] & set(inputs))
     base_text, base_params = _base(
-        dialect, sorted(needed_after[0] & set(inputs)), constants, source, id_column, data_column
+        dialect, inputs_read, constants, source, list(source_params), id_column, data_column
     )
     ctes = [f"layer0 AS ({base_text}{fence})"]
     params += base_params
@@ -326,8 +348,8 @@ def compile_pipeline(
     if with_failed:
         final.append(_failed_sql(plan.flags, dialect, params))
     final += [f"COALESCE({quote(name)}, '') AS {quote(name)}" for name in wanted]
-    body = ",\n".join(ctes)
-    return f"WITH {body}\nSELECT {', '.join(final)} FROM layer{layer_count}", params
+    ctes.append(f"{PIPELINE} AS (SELECT {', '.join(final)} FROM layer{layer_count})")
+    return ",\n".join(ctes), params
 
 
 def _ordered(inputs: list[str], plan: _Plan) -> Iterator[str]:
@@ -345,6 +367,7 @@ def _base(
     names: list[str],
     constants: Mapping[str, str],
     source: str,
+    source_params: Sequence,
     id_column: str,
     data_column: str,
 ) -> tuple[str, list]:
@@ -368,7 +391,7 @@ def _base(
     if dialect == POSTGRES and from_json:
         record_type = ", ".join(f"{quote(name)} text" for name in from_json)
         tables += f", jsonb_to_record(_src.{quote(data_column)}) AS _row({record_type})"
-    return f"SELECT {', '.join(select)} FROM {tables}", params
+    return f"SELECT {', '.join(select)} FROM {tables}", [*params, *source_params]
 
 
 def _failed_sql(flags: list[tuple[str, str]], dialect: str, params: list) -> str:
