@@ -184,7 +184,7 @@ TREATMENT_DAYS = (-3, 0, 181, 182, 364, 365, 729, 730, 731)
 ONSETS = ("2020-05-30", "2020-05-31", "2020-10-01", "2020-10-02")
 MS_TYPES = ("RRMS", "SPMS", "PPMS", "CIS", "not_sure")
 OTHER_DMT = ("ublituximab", "NA", "None", "n/a", "ozanimod")
-NA_MARKERS = ("NA", "N/A", "null", "NaN", "n/a", "None", "#N/A")  # blank for pandas' read_csv
+NA_MARKERS = ("NA", "N/A", "null", "NaN", "n/a", "#N/A")  # blank for pandas' read_csv
 FREE_TEXT = {"secret_name", "type_dmt_other", "com_other"} | {
     c for c in CORE_COLUMNS if "unit" in c
 }

@@ -8,8 +8,9 @@ disagree with them. No pandas; each pandas step is spelled out per record.
 
 What it reproduces, on a list of raw CSV row dicts (as `csv.DictReader` gives them):
 
-- Reading (`pd.read_csv`): an empty cell and pandas' NA markers (`NA`, `N/A`, `None`, `null`,
-  `nan`, ...: `PANDAS_NA`) are blank in every column, free text included. Every column whose
+- Reading (`pd.read_csv` of pandas 1.x): an empty cell and pandas' NA markers (`NA`, `N/A`,
+  `null`, `nan`, ...: `PANDAS_NA`) are blank in every column, free text included (`None` is
+  text: it became a marker in pandas 2.0, after the initiative). Every column whose
   name contains `date` is a date (`pd.to_datetime(errors="coerce")`); age, height, weight and
   EDSS are numbers. The record id is replaced by a running number, so every row is counted,
   a blank `secret_name` too.
@@ -66,7 +67,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-# pandas.read_csv's default NA markers (pandas/_libs/parsers.pyx STR_NA_VALUES).
+# pandas.read_csv's default NA markers in pandas 1.x, which the toolkit ran on in 2021
+# (pandas/_libs/parsers.pyx STR_NA_VALUES; "None" joined them only in pandas 2.0).
 PANDAS_NA = frozenset(
     {
         "",
@@ -84,7 +86,6 @@ PANDAS_NA = frozenset(
         "NA",
         "NULL",
         "NaN",
-        "None",
         "n/a",
         "nan",
         "null",
