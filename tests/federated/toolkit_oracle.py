@@ -39,9 +39,11 @@ and reports an unparsable value instead; these are not equalities to test):
 - Values must parse as their field's type: ISO `YYYY-MM-DD` dates (pd.to_datetime would also
   read `05/03/2020` as 3 May and other formats), plain decimal numbers (`float()`; pandas'
   own float parser and its inference of a column's type are not modelled: one text cell in
-  `age_years` makes the toolkit's age comparisons raise), the core data set's codes (case
-  variants only for yes/no). An unparsable cell, for the toolkit, is blank (coerced), a text
-  that fails the checks, or a crash; the oracle treats an unparsable date or number as blank.
+  `age_years` makes the toolkit's age comparisons raise; a whole number may be written
+  `44.0`), the core data set's codes in any case (see `codes_any_case`), pandas' NA markers.
+  An unparsable cell, for the toolkit, is blank (coerced), a text that fails the checks (a
+  choice cell `maybe` or `None` prints as written), or a crash; the oracle treats an
+  unparsable date or number as blank.
 - Cells with leading or trailing spaces: the toolkit's checks see a cell of only spaces as
   blank but its repairs and derivations see it as a value (`type_dmt_other` of spaces is
   "another drug", a choice cell of spaces prints as spaces). The oracle follows the toolkit
