@@ -39,8 +39,9 @@ import json, resource, subprocess, sys, time
 started = time.perf_counter()
 code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
 wall = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"code": code, "seconds": wall, "peak_kib": peak}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"code": code, "seconds": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                  "peak_kib": usage.ru_maxrss}))
 """
 
 FLOOR = """
@@ -184,13 +185,14 @@ def bench(path: Path, rows: int, out: Path) -> dict[str, dict]:
 
 
 def report(rows: int, figures: dict[str, dict]) -> None:
-    floor = figures["csv module alone (floor)"]["seconds"]
+    floor = figures["csv module alone (floor)"]
     print(f"\n{rows:,} rows")
     for name, figure in figures.items():
-        seconds = figure["seconds"]
+        seconds, cpu = figure["seconds"], figure["cpu"]
         print(
-            f"  {name:26s} {seconds:8.2f} s  {rows / seconds:10,.0f} rows/s  "
-            f"{seconds / floor:5.1f}x floor  peak RSS {figure['peak_kib'] / 1024:7.1f} MiB"
+            f"  {name:26s} wall {seconds:8.2f} s ({seconds / floor['seconds']:5.1f}x floor)  "
+            f"cpu {cpu:8.2f} s ({cpu / floor['cpu']:5.1f}x)  {rows / seconds:9,.0f} rows/s  "
+            f"peak RSS {figure['peak_kib'] / 1024:7.1f} MiB"
         )
 
 

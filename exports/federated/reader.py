@@ -100,21 +100,42 @@ class TypedColumn:
     """One column parsed by its field's type, with the cells already seen remembered.
 
     `seen` maps a cell to its stored value; cells that do not parse are never remembered, so
-    a `None` from `seen.get` sends a cell through `parse`, which gives the reason.
+    a `None` from `seen.get` sends a cell through `parse`, which gives the reason. `as_is`
+    holds the cells stored exactly as written (`yes`, an ISO date, `44`, blank): a batch
+    whose cells are all such needs no work at all.
     """
 
     def __init__(self, name: str, parse: CellParser) -> None:
         self.name = name
         self.parse = parse
         self.seen: dict[str, str] = {}
+        self.as_is: set[str] = set()
 
     def value(self, raw: str) -> Parsed:
         value, reason = self.parse(raw)
         if reason is None:
             if len(self.seen) >= CACHE_LIMIT:
                 self.seen.clear()
+                self.as_is.clear()
             self.seen[raw] = value
+            if value == raw:
+                self.as_is.add(raw)
         return value, reason
+
+    def typed(self, cells: Sequence[str]) -> tuple[list[str] | None, list[tuple[int, str]]]:
+        """The stored values of a column's cells (None when every one is stored as written)
+        and the positions of the cells that did not parse, with the reasons."""
+        if self.as_is.issuperset(cells):
+            return None, []
+        values = list(map(self.seen.get, cells))
+        refused: list[tuple[int, str]] = []
+        if None in values:
+            for index, value in enumerate(values):
+                if value is None:
+                    values[index], reason = self.value(cells[index])
+                    if reason is not None:
+                        refused.append((index, reason))
+        return values, refused
 
 
 def typed_parser(field_: Field, date_format: str) -> CellParser | None:
@@ -240,27 +261,19 @@ class CoreCsvReader:
 
     def __iter__(self) -> Iterator[CoreRow]:
         """The records in file order. Rows are typed a batch at a time, column by column:
-        each column's cells are looked up in its memory of cells seen in one C-level pass."""
-        columns = self._typed_columns()
+        a column whose cells are all stored as written costs one set, the others one C-level
+        pass through the column's memory of cells seen."""
+        typed = [
+            (at, column, TypedColumn(name, parse))
+            for at, column, name in self.plan.columns
+            if (parse := typed_parser(self._dictionary.field(name), self.plan.date_format))
+        ]
         number = 0
         for lines, rows in self._batches():
-            values_by_row, unparsable = self._type_batch(rows, columns)
+            values_by_row, unparsable = self._type_batch(rows, typed)
             for index, values in enumerate(values_by_row):
                 number += 1
                 yield CoreRow(lines[index], number, values, unparsable.get(index, []))
-
-    def _typed_columns(self) -> list[tuple[int | None, str, TypedColumn | None]]:
-        """For every input field, in dictionary order: where its cells sit in a row (None if
-        the file lacks the column), the column's name, and its parser (None for free text)."""
-        plan = self.plan
-        where = {name: (at, column) for at, column, name in plan.columns}
-        columns: list[tuple[int | None, str, TypedColumn | None]] = []
-        for field_ in input_fields(self._dictionary):
-            at, column = where.get(field_.name, (None, field_.name))
-            parse = typed_parser(field_, plan.date_format)
-            typed = TypedColumn(field_.name, parse) if parse and at is not None else None
-            columns.append((at, column, typed))
-        return columns
 
     def _batches(self) -> Iterator[tuple[list[int], list[list[str]]]]:
         """Rows of the file, BATCH at a time, cut or padded to the header's width, with the
@@ -298,36 +311,45 @@ class CoreCsvReader:
             yield lines, rows
 
     def _type_batch(
-        self, rows: list[list[str]], columns: list[tuple[int | None, str, TypedColumn | None]]
+        self, rows: list[list[str]], typed: list[tuple[int, str, TypedColumn]]
     ) -> tuple[list[dict[str, str]], dict[int, list[tuple[str, str]]]]:
         cells_by_column = list(zip(*rows, strict=True))
-        blank = [""] * len(rows)
-        value_columns: list[Sequence[str]] = []
         unparsable: dict[int, list[tuple[str, str]]] = {}
-        for at, column, typed in columns:
-            if at is None:
-                value_columns.append(blank)
-                continue
-            cells = cells_by_column[at]
-            if typed is None:
-                value_columns.append(cells)
-                continue
-            values = list(map(typed.seen.get, cells))
-            if None in values:
-                for index, value in enumerate(values):
-                    if value is None:
-                        values[index], reason = typed.value(cells[index])
-                        if reason is not None:
-                            unparsable.setdefault(index, []).append((column, reason))
-            value_columns.append(values)
-        names = self._names
-        return [
-            dict(zip(names, row, strict=True)) for row in zip(*value_columns, strict=True)
-        ], unparsable
+        changed: list[tuple[str, list[str]]] = []
+        for at, column, typed_column in typed:
+            values, refused = typed_column.typed(cells_by_column[at])
+            if values is not None:
+                changed.append((typed_column.name, values))
+            for index, reason in refused:
+                unparsable.setdefault(index, []).append((column, reason))
+        records = self._records(rows)
+        for name, values in changed:
+            for record, value in zip(records, values, strict=True):
+                record[name] = value
+        return records, unparsable
+
+    def _records(self, rows: list[list[str]]) -> list[dict[str, str]]:
+        """The rows as records of every input field (missing columns blank), cells as written."""
+        plan = self.plan
+        if len(plan.columns) == plan.header_width:  # every column is a field: the usual file
+            names = self._names_by_position
+            if not plan.missing_columns:
+                return [dict(zip(names, row, strict=True)) for row in rows]
+            template = dict.fromkeys(plan.missing_columns, "")
+            records = []
+            for row in rows:
+                record = template.copy()
+                record.update(zip(names, row, strict=True))
+                records.append(record)
+            return records
+        template = dict.fromkeys(plan.missing_columns, "")
+        pick = [(at, name) for at, _, name in plan.columns]
+        return [{**template, **{name: row[at] for at, name in pick}} for row in rows]
 
     @cached_property
-    def _names(self) -> list[str]:
-        return [f.name for f in input_fields(self._dictionary)]
+    def _names_by_position(self) -> list[str]:
+        """The field each column of the header feeds, in the header's order."""
+        return [name for _, _, name in sorted(self.plan.columns)]
 
 
 def _encoding_message(path: str | Path, encoding: str) -> str:
