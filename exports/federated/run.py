@@ -208,6 +208,8 @@ def count_csv(
     """
     if report_source not in REPORT_SOURCES:
         raise InputError(f"the report source must be one of {', '.join(REPORT_SOURCES)}")
+    # One date for the whole run: the rules' "in the future" must not change at midnight.
+    today = today or datetime.now(UTC).date()
     shipped = core_dictionary()
     dictionary = shipped.dictionary
     record_id = dictionary.record_id
