@@ -1,6 +1,6 @@
 """Reading a registry's core-data-set CSV for the federated command, cell by cell typed.
 
-The file is read as a stream (one row at a time). Its header decides which column feeds which
+The file is read as a stream, a batch of rows at a time. Its header decides which column feeds which
 dictionary field: unknown columns are ignored, missing ones are blank, columns of the `derived`
 form are ignored because the pipeline recomputes them, except that a `covid_wave1` column is
 the registry's wave when there is no `covid_wave` column (correction C3).
@@ -68,7 +68,6 @@ class ColumnPlan:
     encoding: str
     date_format: str
     columns: list[tuple[int, str, str]]  # (position, column name, field name)
-    record_id_at: int
     unknown_columns: list[str] = field(default_factory=list)
     ignored_derived_columns: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
@@ -454,7 +453,7 @@ def _plan(
         raise InputError(f"the header names these columns more than once: {', '.join(duplicates)}")
     fields = {f.name: f for f in input_fields(dictionary)}
     derived = {f.name for f in dictionary.fields if f.form == DERIVED_FORM}
-    plan = ColumnPlan(chosen, encoding, date_format, [], cells.index(record_id))
+    plan = ColumnPlan(chosen, encoding, date_format, [])
     plan.header_width = len(cells)
     for at, column in enumerate(cells):
         if column in fields:

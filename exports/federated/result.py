@@ -10,8 +10,8 @@ per diagnosis as the manifest says, which add up to the input rows it counted.
 
 Manifest keys `read_result_zip` relies on: `format`, `format_version`, `report_sources`,
 `input_rows`, `rows_per_diagnosis` ({report source: {diagnosis: records}}), `files` (written by
-`write_result_zip`), and optionally `suppression` (small cells removed: tables may then count
-fewer records than the manifest).
+`write_result_zip`), and optionally `suppression` (a publication: small cells hidden as empty
+counts, so tables may count fewer records than the manifest).
 
 Plain Python: no Django import.
 """
@@ -279,19 +279,26 @@ def _check_table_set(names: list[str], sources: list[str]) -> None:
 def _read_tables(archive: zipfile.ZipFile, source: str, manifest: dict[str, Any]) -> CountTables:
     tables = CountTables(source)
     categories = column_categories(core_dictionary().dictionary)
+    suppressed = bool(manifest.get("suppression"))
     for spec in TABLE_SPECS:
         name = spec.file_name(source)
-        rows = _read_table(name, archive.read(name), spec, categories)
+        rows, lines = _read_table(name, archive.read(name), spec, categories, suppressed)
         listed = manifest["files"][name].get("rows")
-        if listed is not None and listed != len(rows):
-            raise ResultError(f"{name}: {len(rows)} rows, but the manifest says {listed}")
+        if listed is not None and listed != lines:
+            raise ResultError(f"{name}: {lines} rows, but the manifest says {listed}")
         tables.add_table_rows(spec, rows)
     return tables
 
 
 def _read_table(
-    name: str, data: bytes, spec: TableSpec, categories: dict[str, frozenset[str]]
-) -> list[tuple[tuple[str, ...], int]]:
+    name: str,
+    data: bytes,
+    spec: TableSpec,
+    categories: dict[str, frozenset[str]],
+    suppressed: bool,
+) -> tuple[list[tuple[tuple[str, ...], int]], int]:
+    """The table's cells and counts, and its number of rows. In a suppressed table (a
+    publication) an empty count is a hidden small cell: its row is checked, its count unknown."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -305,6 +312,7 @@ def _read_table(
     width = len(spec.header)
     rows: list[tuple[tuple[str, ...], int]] = []
     seen: dict[tuple[str, ...], int] = {}
+    number = -1
     for number, row in enumerate(reader):
         line = number + 2
         if len(row) != width:
@@ -323,16 +331,18 @@ def _read_table(
                     f"categories ({', '.join(sorted(known))})"
                 )
         count_text = row[-1]
+        if cells in seen:
+            raise ResultError(f"{name}, line {line}: repeats the cells of line {seen[cells]}")
+        seen[cells] = line
+        if suppressed and count_text == "":
+            continue
         if not count_text.isdigit() or not count_text.isascii():
             raise ResultError(
                 f"{name}, line {line}: the count must be a whole number, 0 or more, "
                 f"not {count_text!r}"
             )
-        if cells in seen:
-            raise ResultError(f"{name}, line {line}: repeats the cells of line {seen[cells]}")
-        seen[cells] = line
         rows.append((cells, int(count_text)))
-    return rows
+    return rows, number + 1
 
 
 def _check_totals(manifest: dict[str, Any], tables_by_source: dict[str, CountTables]) -> None:

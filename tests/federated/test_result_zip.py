@@ -258,3 +258,21 @@ def test_the_manifest_is_written_last_and_lists_itself_nowhere(result_zip):
     assert names[-1] == "manifest.json"
     assert "manifest.json" not in manifest["files"]
     assert manifest["files"][QUALITY_FILE]["rows"] == 0
+
+
+def test_an_empty_count_is_a_hidden_cell_only_in_a_suppressed_publication(result_zip, tmp_path):
+    text = table_text(result_zip, FIRST)
+    hidden = text.replace(",1\n", ",\n")
+    assert hidden != text
+    plain = rewrite_zip(result_zip, tmp_path / "plain.zip", change={FIRST: hidden.encode()})
+    assert "the count must be a whole number, 0 or more, not ''" in refused(plain)
+
+    def publication(manifest):
+        manifest["suppression"] = {"clinicians": {"threshold": 5}}
+
+    published = rewrite_zip(
+        result_zip, tmp_path / "pub.zip", change={FIRST: hidden.encode()}, manifest_edit=publication
+    )
+    tables = read_result_zip(published).tables_by_source["clinicians"]
+    assert tables.total(TABLE_SPECS[0]) == 2
+    assert tables.total(TABLE_SPECS[1]) == 3
