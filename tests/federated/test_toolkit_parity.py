@@ -909,6 +909,29 @@ def test_a_row_with_a_blank_pseudonym_is_counted_like_the_toolkit(tmp_path):
     assert result.tables.total() == 3
 
 
+def test_a_covid_wave1_column_is_the_registry_wave_printed_as_a_whole_number(tmp_path):
+    """C3 accepts the toolkit's own column name. The toolkit printed that column as read_csv
+    typed it: with one blank cell the waves became floats, `1.0` and `2.0`; the project prints
+    integer categories as `0`, `1`, ... (gdsi-analysis.md section 2)."""
+    columns = tuple("covid_wave1" if c == "covid_wave" else c for c in CORE_COLUMNS)
+    without_wave = {name: value for name, value in BASE.items() if name != "covid_wave"}
+    rows = [
+        {**without_wave, "secret_name": f"C_{n}", "covid_wave1": wave}
+        for n, wave in enumerate(["1", "2", "2", ""])
+    ]
+    path = write_csv(tmp_path / "waves.csv", rows, columns=columns)
+    result = count_csv(path, "clinicians", today=TODAY)
+    key = ("covid_wave1", "covid19_admission_hospital")
+    prefix = ("confirmed", M, "currently on ocrelizumab", "1", "relapsing_remitting", "female")
+
+    def table(*counts):
+        return [((*prefix, "0", "no", wave), n) for wave, n in counts]
+
+    assert command_tables(result)[key] == table(("1", 1), ("2", 2), (M, 1))
+    assert oracle_tables(rows, "clinicians", PROJECT)[key] == table(("1", 1), ("2", 2), (M, 1))
+    assert oracle_tables(rows, "clinicians", TOOLKIT)[key] == table(("1.0", 1), ("2.0", 2), (M, 1))
+
+
 # --- oracle against command -------------------------------------------------------------------
 
 RANDOM_ROWS = 2500

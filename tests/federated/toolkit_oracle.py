@@ -51,9 +51,10 @@ and reports an unparsable value instead; these are not equalities to test):
   free-text cell of spaces as blank (repair R5).
 - A column with no value in any row: the toolkit stops (`.str.lower()` on a float column) for
   the outcome, smoker and DMT columns; the oracle counts the rows.
-- Input columns beyond the 79 of the core data set (an existing `covid_wave2`, `year_reporting`
-  or `covid_wave1` column is used by the toolkit as it is; a `covid_wave1` with blanks would
-  print `1.0`) and rows longer than the header (the toolkit's reader refuses them).
+- Input columns beyond the 79 of the core data set (an existing `covid_wave2` or
+  `year_reporting` column is used by the toolkit as it is) and rows longer than the header
+  (the toolkit's reader refuses them). A `covid_wave1` column is modelled: without `c3` the
+  toolkit prints its values as read_csv typed the column (`1.0` once a cell is blank).
 - The central platform's rows carried English country names; the core data set carries ISO
   codes, which the oracle's `central_countries` maps to those names. (The code of Namibia,
   `NA`, would be a pandas NA marker: the project counts it as Namibia.)
@@ -168,6 +169,7 @@ EXTRA_VARS = (
 TABLES = tuple((extra, outcome) for extra in EXTRA_VARS for outcome in STRATIFICATION)
 MISSING = "missing"
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_WHOLE = re.compile(r"[-+]?[0-9]+")
 
 Value = str | int | float | date | None
 
@@ -535,9 +537,13 @@ def toolkit_records(
 ) -> list[ToolkitRecord]:
     """query3_{report_source}.py up to compute_tables, one record per row."""
     today = today or date.today()
+    rows = list(rows)
+    waves = toolkit_wave_column(rows) if not c3 else {}
     records = []
-    for row in rows:
+    for number, row in enumerate(rows):
         read = typed(as_read(row, codes_any_case))
+        if waves:
+            read["covid_wave1"] = waves[number]
         checked = {k: (None if is_blank_for_checks(x) else x) for k, x in read.items()}
         failed = failed_variables(checked, today)
         for name in failed:
@@ -546,6 +552,21 @@ def toolkit_records(
         enhanced(read, report_source, c1=c1, c3=c3)
         records.append(ToolkitRecord(read, failed))
     return records
+
+
+def toolkit_wave_column(rows: list[Mapping[str, str]]) -> dict[int, str | None]:
+    """A `covid_wave1` column as read_csv types it: whole numbers with a blank become floats
+    (`1.0`), whole numbers alone stay `1`, anything else stays text."""
+    if not rows or "covid_wave1" not in rows[0]:
+        return {}
+    cells = [None if row["covid_wave1"] in PANDAS_NA else row["covid_wave1"] for row in rows]
+    present = [cell for cell in cells if cell is not None]
+    if present and all(_WHOLE.fullmatch(cell) for cell in present):
+        written = str if len(present) == len(cells) else (lambda cell: str(float(cell)))
+        return {
+            n: None if cell is None else written(str(int(cell))) for n, cell in enumerate(cells)
+        }
+    return dict(enumerate(cells))
 
 
 def central_source(values: Mapping[str, Value], countries: Mapping[str, str] | None) -> Value:
