@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -122,17 +122,24 @@ def upload_result(
             )
             raise _refused(context, site, message, size, sha256)
         tables = result.tables_by_source[source]
-        return _store(
-            context,
-            site,
-            temporary,
-            report_source=source,
-            tables=tables,
-            manifest=result.manifest,
-            size=size,
-            sha256=sha256,
-            dictionary_hash=dictionary_hash,
-        )
+        try:
+            return _store(
+                context,
+                site,
+                temporary,
+                report_source=source,
+                tables=tables,
+                manifest=result.manifest,
+                size=size,
+                sha256=sha256,
+                dictionary_hash=dictionary_hash,
+            )
+        except IntegrityError:  # the site's first upload of this source, twice at once
+            message = (
+                f"Another {source} upload for {site.code} was stored at the same moment; "
+                "look at your uploads and upload again if this one is the newer."
+            )
+            raise _refused(context, site, message, size, sha256) from None
     finally:
         temporary.unlink(missing_ok=True)
 

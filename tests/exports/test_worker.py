@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -142,3 +143,33 @@ def test_a_worker_killed_mid_export_is_replaced_and_the_job_finishes_exactly_onc
     assert files_of(job, export_dir) == [f"export_{job.pk}.zip"]
     assert AuditEvent.objects.filter(action="export.finished").count() == 1
     assert AuditEvent.objects.get(action="export.finished").details["attempt"] == 2
+
+
+def test_a_feed_job_runs_in_a_worker_and_a_lost_one_is_picked_up_by_the_sweeper(
+    start_worker, administrator, site_a, make_cases, export_dir
+):
+    from exports import feeds
+    from exports.federated.result import read_result_zip
+    from exports.models import FeedJob
+
+    make_cases(site_a, 20)
+    worker = start_worker(beat=True)
+    job = feeds.request_feed(context(administrator), "exact")
+    job = wait_for(job, lambda j: j.is_finished, timeout=90, worker=worker)
+    assert job.status == JobStatus.DONE, job.error
+    tables = read_result_zip(export_dir / job.file_path).tables_by_source
+    assert sum(t.total() for t in tables.values()) == 20 == job.rows_done
+
+    # A queued feed whose task message never reached the broker (Redis lost it).
+    lost = FeedJob.objects.create(
+        requested_by=administrator,
+        variant="publication",
+        threshold=5,
+        filters=job.filters,
+        dictionary_version=job.dictionary_version,
+        heartbeat_at=job.created_at - timedelta(hours=1),
+    )
+    lost = wait_for(lost, lambda j: j.is_finished, timeout=90, worker=worker)
+    assert lost.status == JobStatus.DONE, lost.error
+    assert lost.suppressed_cells > 0
+    assert AuditEvent.objects.filter(action="feed.finished").count() == 2
