@@ -98,43 +98,36 @@ def input_fields(dictionary: DataDictionary) -> list[Field]:
 class TypedColumn:
     """One column parsed by its field's type, with the cells already seen remembered.
 
-    `seen` maps a cell to its stored value; cells that do not parse are never remembered, so
-    a `None` from `seen.get` sends a cell through `parse`, which gives the reason. `as_is`
-    holds the cells stored exactly as written (`yes`, an ISO date, `44`, blank): a batch
-    whose cells are all such needs no work at all.
+    `known` maps a cell to what parsing it gave: the stored value and the reason it did not
+    parse (None when it did). `as_is` holds the cells stored exactly as written (`yes`, an ISO
+    date, `44`, blank): a batch whose cells are all such needs no work at all.
     """
 
     def __init__(self, name: str, parse: CellParser) -> None:
         self.name = name
         self.parse = parse
-        self.seen: dict[str, str] = {}
+        self.known: dict[str, Parsed] = {}
         self.as_is: set[str] = set()
 
     def value(self, raw: str) -> Parsed:
-        value, reason = self.parse(raw)
-        if reason is None:
-            if len(self.seen) >= CACHE_LIMIT:
-                self.seen.clear()
+        found = self.known.get(raw)
+        if found is None:
+            if len(self.known) >= CACHE_LIMIT:
+                self.known.clear()
                 self.as_is.clear()
-            self.seen[raw] = value
-            if value == raw:
+            found = self.known[raw] = self.parse(raw)
+            if found == (raw, None):
                 self.as_is.add(raw)
-        return value, reason
+        return found
 
     def typed(self, cells: Sequence[str]) -> tuple[list[str] | None, list[tuple[int, str]]]:
         """The stored values of a column's cells (None when every one is stored as written)
         and the positions of the cells that did not parse, with the reasons."""
         if self.as_is.issuperset(cells):
             return None, []
-        values = list(map(self.seen.get, cells))
-        refused: list[tuple[int, str]] = []
-        if None in values:
-            for index, value in enumerate(values):
-                if value is None:
-                    values[index], reason = self.value(cells[index])
-                    if reason is not None:
-                        refused.append((index, reason))
-        return values, refused
+        parsed = list(map(self.value, cells))
+        refused = [(index, reason) for index, (_, reason) in enumerate(parsed) if reason]
+        return [value for value, _ in parsed], refused
 
 
 def typed_parser(field_: Field, date_format: str) -> CellParser | None:
