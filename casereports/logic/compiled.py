@@ -33,6 +33,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from operator import itemgetter
+from time import time as wall_clock
 from typing import Any
 
 from casereports.logic.evaluate import (
@@ -86,23 +88,24 @@ MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 COMPARE_NAMES = {"=": "eq", "<>": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 ARITHMETIC_OPERATORS = ("+", "-", "*", "/", "^")
 _NOT_CONSTANT = object()
+_UNSET = object()  # no value known at compile time
 _TEMPORARY_NAME = "t"
 
 
-class _Memo(dict):
-    """A bounded memo of a pure function of one hashable argument."""
+def _memo(compute: Callable[[Any], Any]) -> tuple[dict[Any, Any], Callable[[Any], Any]]:
+    """A bounded memo of a pure function of one hashable argument: (table, fill).
 
-    __slots__ = ("compute",)
+    Generated code reads the plain dict (Python's fastest lookup) and calls fill on a miss.
+    """
+    table: dict[Any, Any] = {}
 
-    def __init__(self, compute: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.compute = compute
-
-    def __missing__(self, key: Any) -> Any:
-        if len(self) >= CACHE_LIMIT:
-            self.clear()
-        result = self[key] = self.compute(key)
+    def fill(key: Any) -> Any:
+        if len(table) >= CACHE_LIMIT:
+            table.clear()
+        result = table[key] = compute(key)
         return result
+
+    return table, fill
 
 
 def _utc_now() -> datetime:
@@ -110,9 +113,39 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
+class _UtcMidnight:
+    """Midnight of the current UTC date, reading the date only near a change of day.
+
+    Between one second after a UTC midnight and one second before the next, the date that
+    `_utc_now()` would give cannot change, so `time.time()` (the same clock) is enough.
+    """
+
+    def __init__(self) -> None:
+        self.since = self.until = 0.0
+        self.midnight = datetime.min
+
+    def __call__(self) -> datetime:
+        seconds = wall_clock()
+        if not self.since <= seconds < self.until:
+            midnight = datetime.combine(_utc_now().date(), time())
+            start = midnight.replace(tzinfo=UTC).timestamp()
+            self.since, self.until, self.midnight = start + 1, start + 86400 - 1, midnight
+            if not self.since <= wall_clock() < self.until:  # too near a change of day
+                self.since = self.until = 0.0
+        return self.midnight
+
+
+_utc_midnight = _UtcMidnight()
+_MIDNIGHTS, _midnight_of = _memo(lambda day: datetime.combine(day, time()))
+
+
 def _midnight(today: date | None, now: datetime | None) -> datetime:
     """datediff's 'today' moment, defaulted as `evaluate` defaults it."""
-    return datetime.combine(today or (now or _utc_now()).date(), time())
+    if today is not None:
+        return _MIDNIGHTS.get(today) or _midnight_of(today)
+    if now is not None:
+        return _midnight_of(now.date())
+    return _utc_midnight()
 
 
 def _moment_memo_entry(date_format: str) -> Callable[[str], datetime | str | None]:
@@ -147,11 +180,23 @@ def _number_of_result(function: Callable[[Any], Value]) -> Callable[[Any], float
     return lambda argument: to_number(function(argument))
 
 
+def _memo_functions() -> dict[str, Callable[[Any], Any]]:
+    """The memoised functions, by the name of their table in generated code."""
+    functions: dict[str, Callable[[Any], Any]] = {"_N": to_number, "_T": to_text}
+    for function, implementation in FUNCTION_IMPLEMENTATIONS.items():
+        functions[f"_memo_{function}"] = implementation
+        functions[f"_memo_number_{function}"] = _number_of_result(implementation)
+    for date_format in DATE_FORMATS:
+        functions[f"_moment_{date_format}"] = _moment_memo_entry(date_format)
+    return functions
+
+
+MEMO_FUNCTIONS = _memo_functions()
+
+
 def _runtime() -> dict[str, Any]:
     """The names generated code may use; user text never becomes one of them."""
     names: dict[str, Any] = {
-        "_N": _Memo(to_number),
-        "_T": _Memo(to_text),
         "_to_number": to_number,
         "_to_text": to_text,
         "_is_true": is_true,
@@ -169,14 +214,21 @@ def _runtime() -> dict[str, Any]:
         names[f"_compare_{name}"] = COMPARE[operator]
     for function, implementation in FUNCTION_IMPLEMENTATIONS.items():
         names[f"_fn_{function}"] = implementation
-        names[f"_memo_{function}"] = _Memo(implementation)
-        names[f"_memo_number_{function}"] = _Memo(_number_of_result(implementation))
-    for date_format in DATE_FORMATS:
-        names[f"_moment_{date_format}"] = _Memo(_moment_memo_entry(date_format))
+    for name, function in MEMO_FUNCTIONS.items():
+        names[name], names[f"{name}_fill"] = _memo(function)
     return names
 
 
 _RUNTIME = _runtime()  # memos are shared: their functions are pure
+
+
+@dataclass(frozen=True)
+class _Derived:
+    local: str
+    code: str
+    variables: frozenset[str]  # the field variables it is computed from
+    blank_value: Any  # a memo's value once its field is blanked; _UNSET if not a memo
+    on_miss: str = ""  # a memo's code when its table lacks the key
 
 
 @dataclass(frozen=True)
@@ -196,6 +248,8 @@ class _Generator:
         self.today_name = today_name
         self.now_name = now_name
         self._constants: dict[int, Any] = {}
+        self.derived: dict[Any, _Derived] = {}  # memoised values kept in locals d0, d1, ...
+        self.repeated: dict[str, int] = {}  # how often each arithmetic sub-expression occurs
 
     # --- names -------------------------------------------------------------------------------
 
@@ -219,6 +273,36 @@ class _Generator:
         if isinstance(value, int | float) and math.isfinite(value):
             return f"({value!r})"
         return self.bind(value)
+
+    def memo(self, memo: str, argument: str) -> str:
+        """memo(argument); of a field, a local variable computed when the field changes."""
+        variable = _field_of_read(argument)
+        if variable is None:
+            first, later = self.once(argument)
+            return f"({memo}[{later}] if {first} in {memo} else {memo}_fill({later}))"
+        key = (memo, argument)
+        if key not in self.derived:
+            blank = "0" if _is_field_read(argument) else ""  # what a blanked field reads as
+            self.derived[key] = _Derived(
+                f"d{len(self.derived)}",
+                f"{memo}[{argument}]",
+                frozenset({variable}),
+                MEMO_FUNCTIONS[memo](blank),
+                f"{memo}_fill({argument})",
+            )
+        return self.derived[key].local
+
+    def shared(self, node: AST, build: Callable[[], str]) -> str:
+        """A repeated arithmetic sub-expression of fields, computed when one of them changes."""
+        key = json.dumps(node, sort_keys=True)
+        if self.repeated.get(key, 0) < 2 or not _is_safe(node):
+            return build()
+        if ("shared", key) not in self.derived:
+            code = build()
+            variables = frozenset(self.fields[k] for k in _field_keys(node))
+            local = f"d{len(self.derived)}"
+            self.derived[("shared", key)] = _Derived(local, code, variables, _UNSET)
+        return self.derived[("shared", key)].local
 
     def once(self, code: str) -> tuple[str, str]:
         """(first use, later uses) of an expression evaluated once."""
@@ -290,12 +374,11 @@ class _Generator:
             return self.literal(to_number(constant))
         t = node.get("t")
         if t == "field":
-            return f"_N[{self._read_field(node)}]"
+            return self.memo("_N", self._read_field(node))
         if t == "neg":
-            operand = self.temporary()
-            return f"(None if ({operand} := {self.number(node['e'])}) is None else -{operand})"
+            return self.shared(node, lambda: self._negation(node))
         if t == "bin" and node.get("op") in ARITHMETIC_OPERATORS:
-            return self._arithmetic(node)
+            return self.shared(node, lambda: self._arithmetic(node))
         if t == "call":
             special = self._call_number(node)
             if special is not None:
@@ -325,7 +408,7 @@ class _Generator:
         if value.kind == BOOL:
             return value.code, True
         if value.kind == STR:
-            return f"_N[{value.code}]", False
+            return self.memo("_N", value.code), False
         if value.kind in NUMERIC_KINDS:
             return value.code, False  # "" and 0.0 are false; any other float is true
         return f"_is_true({value.code})", True
@@ -345,7 +428,7 @@ class _Generator:
         if value.kind == BOOL:
             return f"('1' if {value.code} else '0')"
         if value.kind in NUMERIC_KINDS:
-            return f"_T[{value.code}]"
+            return self.memo("_T", value.code)
         return f"_to_text({value.code})"
 
     # --- pieces -------------------------------------------------------------------------------
@@ -358,19 +441,23 @@ class _Generator:
         return f"({self.field_variable(key)} or '0')"
 
     def _blank_for_none(self, number: str) -> str:
-        temporary = self.temporary()
-        return f"('' if ({temporary} := {number}) is None else {temporary})"
+        first, later = self.once(number)
+        return f"('' if {first} is None else {later})"
+
+    def _negation(self, node: AST) -> str:
+        first, later = self.once(self.number(node["e"]))
+        return f"(None if {first} is None else -{later})"
 
     def _number_of_value(self, value: _Expr) -> str:
         if value.kind == BOOL:
             return f"(1.0 if {value.code} else 0.0)"
         if value.kind == STR:
-            return f"_N[{value.code}]"
+            return self.memo("_N", value.code)
         if value.kind == FLOAT:
             return value.code
         if value.kind == NUMBLANK:
-            temporary = self.temporary()
-            return f"(None if ({temporary} := {value.code}) == '' else {temporary})"
+            first, later = self.once(value.code)
+            return f"(None if {first} == '' else {later})"
         return f"_to_number({value.code})"
 
     def _arithmetic(self, node: AST) -> str:
@@ -379,9 +466,10 @@ class _Generator:
             left, right = self.value(node["l"]).code, self.value(node["r"]).code
             operation = self.bind(_arithmetic_number(operator))
             return f"{operation}({left}, {right})"
-        left, right = self.temporary(), self.temporary()
+        left_first, left = self.once(self.number(node["l"]))
+        right_first, right = self.once(self.number(node["r"]))
         result = self.temporary()
-        blank = f"({left} := {self.number(node['l'])}) is None or ({right} := {self.number(node['r'])}) is None"
+        blank = f"{left_first} is None or {right_first} is None"
         if operator == "^":
             return f"(None if {blank} else _power_number({left}, {right}))"
         if operator == "/":
@@ -430,7 +518,8 @@ class _Generator:
                 return f"({text} == '')"
             if number is None:  # non-blank text that is not a number: plain string equality
                 return f"({text} == {self.literal(constant)})"
-            return f"(_N[{text}] == {self.literal(number)})"  # text never equals a number
+            # text that is not a number never equals one
+            return f"({self.memo('_N', text)} == {self.literal(number)})"
         if kind in NUMERIC_KINDS:
             if is_blank(constant):  # blank equals blank only
                 return f"({self.number(left)} is None)"
@@ -441,8 +530,9 @@ class _Generator:
     def _string_equality(self, left: str, right: str) -> str | None:
         if not (_is_simple(left) and _is_simple(right)):
             return None
-        a, b = self.temporary(), self.temporary()
-        both_numbers = f"({a} := _N[{left}]) is not None and ({b} := _N[{right}]) is not None"
+        a_first, a = self.once(self.memo("_N", left))
+        b_first, b = self.once(self.memo("_N", right))
+        both_numbers = f"{a_first} is not None and {b_first} is not None"
         return f"({a} == {b} if {both_numbers} else {left} == {right})"
 
     def _ordering(self, operator: str, left: AST, right: AST) -> str:
@@ -474,14 +564,14 @@ class _Generator:
 
             if number is None:
                 return text_order(first, later) if needs_guard else text_order("", first)
-            temporary = self.temporary()
-            numeric = f"({temporary} := _N[{first}]) is not None"
+            number_first, number_later = self.once(self.memo("_N", first))
+            numeric = f"{number_first} is not None"
             otherwise = text_order(later, later)
-            return f"({temporary} {python} {self.literal(number)} if {numeric} else {otherwise})"
+            order = f"{number_later} {python} {self.literal(number)}"
+            return f"({order} if {numeric} else {otherwise})"
         if kind in NUMERIC_KINDS and number is not None:
-            temporary = self.temporary()
-            value = f"({temporary} := {self.number(left)}) is not None"
-            return f"({value} and {temporary} {python} {self.literal(number)})"
+            value_first, value = self.once(self.number(left))
+            return f"({value_first} is not None and {value} {python} {self.literal(number)})"
         return None
 
     def _ordering_of_variables(self, python: str, left: AST, right: AST) -> str | None:
@@ -490,14 +580,15 @@ class _Generator:
             x, y = self.value(left).code, self.value(right).code
             if not (_is_simple(x) and _is_simple(y)):
                 return None
-            a, b = self.temporary(), self.temporary()
-            both_numbers = f"({a} := _N[{x}]) is not None and ({b} := _N[{y}]) is not None"
+            a_first, a = self.once(self.memo("_N", x))
+            b_first, b = self.once(self.memo("_N", y))
+            both_numbers = f"{a_first} is not None and {b_first} is not None"
             order = f"({a} {python} {b} if {both_numbers} else {x} {python} {y})"
             return f"({x} != '' and {y} != '' and {order})"
         if left_kind in NUMERIC_KINDS and right_kind in NUMERIC_KINDS and not _may_raise(right):
-            a, b = self.temporary(), self.temporary()
-            known = f"({a} := {self.number(left)}) is not None and ({b} := {self.number(right)})"
-            return f"({known} is not None and {a} {python} {b})"
+            a_first, a = self.once(self.number(left))
+            b_first, b = self.once(self.number(right))
+            return f"({a_first} is not None and {b_first} is not None and {a} {python} {b})"
         return None
 
     # --- calls --------------------------------------------------------------------------------
@@ -524,7 +615,7 @@ class _Generator:
             raise LogicError(f"unknown function {function!r}")
         kind = RESULT_KINDS.get(function, ANY)
         if len(args) == 1 and self.kind(args[0]) == STR:
-            return _Expr(f"_memo_{function}[{self.value(args[0]).code}]", kind)
+            return _Expr(self.memo(f"_memo_{function}", self.value(args[0]).code), kind)
         values = ", ".join(self.value(arg).code for arg in args)
         return _Expr(f"_fn_{function}({values})", kind)
 
@@ -538,7 +629,7 @@ class _Generator:
         if function == "datediff":
             return self._datediff_number(args)
         if function in FUNCTION_IMPLEMENTATIONS and len(args) == 1 and self.kind(args[0]) == STR:
-            return f"_memo_number_{function}[{self.value(args[0]).code}]"
+            return self.memo(f"_memo_number_{function}", self.value(args[0]).code)
         return None
 
     def _datediff_number(self, args: list[AST]) -> str | None:
@@ -558,7 +649,7 @@ class _Generator:
             return None
         if any(moment == "None" for moment in moments):
             return "None"  # a literal that is not a date: blank, as interpreted
-        first, second = self.temporary(), self.temporary()
+        (first_code, first), (second_code, second) = map(self.once, moments)
         seconds = self.literal(SECONDS_PER_UNIT[units])
         difference = f"({second} - {first}).total_seconds() / {seconds}"
         if len(args) <= 4:
@@ -571,8 +662,12 @@ class _Generator:
             result = f"abs({difference})"
         else:
             result = f"(({difference}) if {signed} else abs({difference}))"
-        known = f"({first} := {moments[0]}) is None or ({second} := {moments[1]}) is None"
-        return f"(None if {known} else {result})"
+        blank = [
+            f"{code} is None"
+            for code in (first_code, second_code)
+            if not (code == "today_moment" or code.startswith("_k"))  # a datetime, not None
+        ]
+        return f"(None if {' or '.join(blank)} else {result})" if blank else result
 
     def _moment(self, node: AST, date_format: str) -> str | None:
         """Code for a datediff moment (datetime or None); None when not specialised."""
@@ -590,9 +685,8 @@ class _Generator:
             return "None" if parsed is None else self.bind(parsed)
         if self.kind(node) != STR:
             return None
-        moment = self.temporary()
-        lookup = f"({moment} := _moment_{date_format}[{self.value(node).code}])"
-        return f"(_resolve({moment}, {today}, {now}) if {lookup}.__class__ is str else {moment})"
+        first, moment = self.once(self.memo(f"_moment_{date_format}", self.value(node).code))
+        return f"(_resolve({moment}, {today}, {now}) if {first}.__class__ is str else {moment})"
 
 
 def _arithmetic_number(operator: str) -> Callable[[Value, Value], float | None]:
@@ -614,6 +708,15 @@ def _constant_kind(value: Any) -> str:
 def _is_field_read(code: str) -> bool:
     """f3 or (f3 or '0'): the code a field reference becomes."""
     return code.startswith("(f") and code.endswith(" or '0')") and code[1:-8].isidentifier()
+
+
+def _field_of_read(code: str) -> str | None:
+    """The field variable a field read's code reads, or None for other code."""
+    if code.isidentifier() and code.startswith("f"):
+        return code
+    if _is_field_read(code):
+        return code[1:-8]
+    return None
 
 
 def _is_simple(code: str) -> bool:
@@ -653,18 +756,97 @@ def _may_raise(node: AST) -> bool:
     return any(n.get("t") == "call" and n.get("fn") in RAISING_FUNCTIONS for n in _walk(node))
 
 
+def _is_safe(node: AST) -> bool:
+    """Pure and never raising, so it may be evaluated before (or without) being needed."""
+    return all(
+        n.get("t") in ("num", "str", "bool", "field", "neg", "bin", "call")
+        and not (n.get("t") == "call" and n.get("fn") in ("datediff", *RAISING_FUNCTIONS))
+        for n in _walk(node)
+    )
+
+
+def _field_key(node: AST) -> str:
+    code = node.get("code")
+    return node["name"] if code is None else f"{node['name']}___{code}"
+
+
+def _field_keys(node: AST) -> set[str]:
+    return {_field_key(n) for n in _walk(node) if n.get("t") == "field"}
+
+
+def _count_arithmetic(asts: Sequence[AST]) -> dict[str, int]:
+    """How often each arithmetic sub-expression occurs (repeated ones are computed once)."""
+    counts: dict[str, int] = {}
+    for ast in asts:
+        for node in _walk(ast):
+            if node.get("t") == "neg" or (
+                node.get("t") == "bin" and node.get("op") in ARITHMETIC_OPERATORS
+            ):
+                key = json.dumps(node, sort_keys=True)
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _derived_lines(
+    generator: _Generator, indent: str, ready: set[str], changed: str | None, blank: bool
+) -> list[str]:
+    """(Re)compute the memoised locals: all that `ready` variables allow, or those of `changed`."""
+    lines: list[str] = []
+    lookups: list[_Derived] = []  # memo lookups, in one try: a KeyError means a miss
+
+    def flush() -> None:
+        if lookups:
+            lines.append(f"{indent}try:")
+            lines.extend(f"{indent}    {d.local} = {d.code}" for d in lookups)
+            lines.append(f"{indent}except KeyError:")
+            lines.extend(f"{indent}    {d.local} = {d.on_miss}" for d in lookups)
+            lookups.clear()
+
+    for derived in generator.derived.values():
+        if not derived.variables <= ready:
+            continue
+        if changed is not None and changed not in derived.variables:
+            continue
+        if blank and derived.blank_value is not _UNSET:
+            lines.append(f"{indent}{derived.local} = {generator.literal(derived.blank_value)}")
+        elif derived.on_miss:
+            lookups.append(derived)
+        else:
+            flush()
+            lines.append(f"{indent}{derived.local} = {derived.code}")
+    flush()
+    return lines
+
+
 # --- building functions --------------------------------------------------------------------
 
 
-def _field_loads(generator: _Generator, mapping: str, indent: str) -> list[str]:
-    """Read every referenced key once; non-string values are read as the interpreter reads them."""
-    if not generator.fields:
-        return []
-    lines = [f"{indent}get = {mapping}.get"]
-    lines += [f"{indent}{var} = get({key!r}, '')" for key, var in generator.fields.items()]
-    variables = ", ".join(generator.fields.values())
-    lines += [f"{indent}try:", f"{indent}    _join(({variables},))", f"{indent}except TypeError:"]
-    lines += [f"{indent}    {var} = _record_text({var})" for var in generator.fields.values()]
+def _field_loads(generator: _Generator, mapping: str, loaded: set[str] | None = None) -> list[str]:
+    """Read every referenced key once; non-string values are read as the interpreter reads them.
+
+    One itemgetter call reads them all when every key is present (a CSV row has them all).
+    """
+    fields = {k: v for k, v in generator.fields.items() if loaded is None or k in loaded}
+    lines = _loads(generator, fields, mapping) if fields else []
+    return lines + _derived_lines(generator, "    ", set(fields.values()), None, False)
+
+
+def _loads(generator: _Generator, fields: dict[str, str], mapping: str) -> list[str]:
+    keys = list(fields)
+    variables = ", ".join(fields.values())
+    getter = generator.bind(itemgetter(*keys))
+    if len(keys) == 1:
+        fast = [f"        {variables} = {getter}({mapping})", f"        _join(({variables},))"]
+    else:
+        fast = [f"        {variables} = read = {getter}({mapping})", "        _join(read)"]
+    lines = [
+        "    try:",
+        f"        if {mapping}.__class__ is not dict:",
+        "            raise TypeError",
+    ]
+    lines += [*fast, "    except (KeyError, TypeError):", f"        get = {mapping}.get"]
+    for key, var in fields.items():
+        lines.append(f"        {var} = _record_text(get({key!r}))")
     return lines
 
 
@@ -707,6 +889,7 @@ def compile_logic(ast: AST) -> CompiledLogic:
     """Compile a parsed expression; LogicError for a malformed AST."""
     namespace = dict(_RUNTIME)
     generator = _Generator(namespace, today_name="today", now_name="now")
+    generator.repeated = _count_arithmetic([ast])
     code = _generate(lambda: generator.value(ast).code)
     if code is None:
         ast_name = generator.bind(ast)
@@ -714,7 +897,7 @@ def compile_logic(ast: AST) -> CompiledLogic:
         generator.fields.clear()
         generator.needs_today_moment = False
     lines = ["def logic(record, today, now):"]
-    lines += _field_loads(generator, "record", "    ")
+    lines += _field_loads(generator, "record")
     if generator.needs_today_moment:
         lines.append("    today_moment = _midnight(today, now)")
     lines.append(f"    return {code}")
@@ -787,11 +970,19 @@ class CompiledPipeline:
         return self.function(record, today)
 
 
+@dataclass(frozen=True)
+class _Written:
+    indent: str
+    variable: str
+    blank: bool
+    always: bool  # written whatever the record (a calculation), not under a condition
+
+
 class _PipelineWriter:
     def __init__(self) -> None:
         self.namespace = dict(_RUNTIME)
         self.generator = _Generator(self.namespace, today_name="today", now_name="None")
-        self.body: list[str] = []
+        self.body: list[str | _Written] = []
         self.interpreted = 0
 
     def condition(self, ast: AST) -> str:
@@ -809,11 +1000,34 @@ class _PipelineWriter:
         return code
 
     def store(self, field: str, indent: str, code: str) -> None:
-        """values[field] = code, keeping the field's local variable in step."""
+        """values[field] = code, keeping the field's local variable and its memos in step."""
         target = f"values[{field!r}]"
-        if field in self.generator.fields:
-            target = f"{self.generator.fields[field]} = {target}"
-        self.body.append(f"{indent}{target} = {code}")
+        variable = self.generator.fields.get(field)
+        if variable is None:
+            self.body.append(f"{indent}{target} = {code}")
+            return
+        self.body.append(f"{indent}{variable} = {target} = {code}")
+        self.body.append(_Written(indent, variable, code == "''", indent == "    "))
+
+    def lines(self, loaded: set[str]) -> list[str]:
+        """The body, each write followed by the memos it changes (known only at the end).
+
+        A memo is computed once all its fields hold values: read from the record, or written
+        by a calculation (which always writes).
+        """
+        ready = {self.generator.fields[key] for key in loaded}
+        lines = []
+        for entry in self.body:
+            if isinstance(entry, str):
+                lines.append(entry)
+                continue
+            available = ready | {entry.variable}
+            lines += _derived_lines(
+                self.generator, entry.indent, available, entry.variable, entry.blank
+            )
+            if entry.always:
+                ready.add(entry.variable)
+        return lines
 
     def check(self, step: Check) -> None:
         self.body.append(f"    if {self.condition(step.condition)}:")
@@ -843,13 +1057,22 @@ def compile_pipeline(
     and calculated fields written as text.
     """
     writer = _PipelineWriter()
-    every_ast = [step.condition for step in checks]
-    every_ast += [ast for step in repairs for ast in (step.condition, step.value)]
-    every_ast += [step.value for step in calculations]
-    for ast in every_ast:  # read keys first, so that earlier writes keep them current
-        for node in _walk(ast):
-            if node.get("t") == "field":
-                writer.generator.value(node)
+    # Register every key read first, so that earlier writes keep its variable current. A key
+    # that a calculation writes before any step reads it is not read from the record at all.
+    steps: list[tuple[list[AST], str | None]] = [([step.condition], None) for step in checks]
+    steps += [([step.condition, step.value], None) for step in repairs]
+    steps += [([step.value], step.field) for step in calculations]
+    writer.generator.repeated = _count_arithmetic([ast for asts, _ in steps for ast in asts])
+    calculated: set[str] = set()
+    loaded: set[str] = set()
+    for asts, written in steps:
+        for node in (node for ast in asts for node in _walk(ast) if node.get("t") == "field"):
+            writer.generator.value(node)
+            key = node["name"] if node.get("code") is None else f"{node['name']}___{node['code']}"
+            if key not in calculated:
+                loaded.add(key)
+        if written is not None:
+            calculated.add(written)
     for check in checks:
         writer.check(check)
     for repair in repairs:
@@ -858,10 +1081,10 @@ def compile_pipeline(
         writer.calculation(calculation)
     result_name = writer.generator.bind(result)
     lines = ["def pipeline(record, today):", "    values = dict(record)"]
-    lines += _field_loads(writer.generator, "values", "    ")
+    lines += _field_loads(writer.generator, "values", loaded)
     if writer.generator.needs_today_moment:
         lines.append("    today_moment = _midnight(today, None)")
-    lines += ["    failures = []", "    repairs = []", *writer.body]
+    lines += ["    failures = []", "    repairs = []", *writer.lines(loaded)]
     lines.append(f"    return {result_name}(values, failures, repairs)")
     source = "\n".join(lines) + "\n"
     return CompiledPipeline(
