@@ -1,10 +1,13 @@
 """Evaluate every branching, calc and quality rule of the core data set for one record.
 
 Prints per-record times for the Python engine (on its own, and as the full clean-and-derive
-pipeline) and for the JavaScript engine under node, over the same synthetic records.
+pipeline, interpreted and compiled), for reading the same records as CSV with Python's csv
+module (the federated command's floor), and for the JavaScript engine under node.
 """
 
 import argparse
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -39,6 +42,20 @@ def per_record_us(action, records: list[dict], rounds: int) -> float:
     return (time.perf_counter() - started) * 1e6 / (rounds * len(records))
 
 
+def csv_read_us(records: list[dict], rounds: int) -> float:
+    """Python's csv module reading the records back, per row (the cost of any CSV input)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    text = buffer.getvalue()
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for _row in csv.reader(io.StringIO(text)):
+            pass
+    return (time.perf_counter() - started) * 1e6 / (rounds * (len(records) + 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=500)
@@ -58,6 +75,13 @@ def main() -> None:
     print(f"python: every expression       {python_us:9.1f} us/record")
     pipeline_us = per_record_us(pipeline.run, records, args.rounds)
     print(f"python: clean + derive pipeline {pipeline_us:9.1f} us/record")
+    compiled = RecordPipeline(dictionary, rules, compiled=True)
+    compiled_us = per_record_us(compiled.run, records, args.rounds)
+    print(f"python: compiled pipeline       {compiled_us:9.1f} us/record")
+    print(f"interpreted / compiled pipeline ratio: {pipeline_us / compiled_us:.1f}")
+    csv_us = csv_read_us(records, args.rounds)
+    print(f"csv.reader of the same records  {csv_us:9.1f} us/record")
+    print(f"compiled pipeline / csv reading ratio: {compiled_us / csv_us:.2f}")
 
     node = shutil.which("node")
     if node is None:
