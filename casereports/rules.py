@@ -60,7 +60,8 @@ class RecordPipeline:
         self.checks = [rule for rule in rules if rule.kind == "check"]
         self.repairs = [rule for rule in rules if rule.kind == "repair"]
         self.calculations = calculated_fields(dictionary)
-        self._compiled = self._compile() if compiled else None
+        self.compiled = self._compile() if compiled else None
+        self._compiled_run = self.compiled.function if self.compiled else None
 
     def _compile(self) -> CompiledPipeline:
         """The same steps as one generated Python function (casereports.logic.compiled)."""
@@ -76,8 +77,8 @@ class RecordPipeline:
         return compile_pipeline(checks, repairs, calculations, ProcessedRecord)
 
     def run(self, record: Mapping[str, str], *, today: date | None = None) -> ProcessedRecord:
-        if self._compiled is not None:
-            return self._compiled(record, today)
+        if self._compiled_run is not None:
+            return self._compiled_run(record, today)
         result = ProcessedRecord(values=dict(record))
         values = result.values
         for rule in self.checks:

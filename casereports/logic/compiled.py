@@ -306,7 +306,7 @@ class _Generator:
 
     def once(self, code: str) -> tuple[str, str]:
         """(first use, later uses) of an expression evaluated once."""
-        if code.isidentifier() or _is_field_read(code):
+        if code.isidentifier() or _is_field_read(code) or _is_number_literal(code):
             return code, code
         temporary = self.temporary()
         return f"({temporary} := {code})", temporary
@@ -393,7 +393,9 @@ class _Generator:
         t = node.get("t")
         if t == "not":
             return f"(not {self.condition(node['e'])[0]})", True
-        if t == "bin" and node.get("op") in ("and", "or"):
+        if t == "bin" and node.get("op") == "or":
+            return self._disjunction(node)
+        if t == "bin" and node.get("op") == "and":
             left, left_bool = self.condition(node["l"])
             right, right_bool = self.condition(node["r"])
             return f"({left} {node['op']} {right})", left_bool and right_bool
@@ -468,15 +470,66 @@ class _Generator:
             return f"{operation}({left}, {right})"
         left_first, left = self.once(self.number(node["l"]))
         right_first, right = self.once(self.number(node["r"]))
+        if "None" in (left, right) and not _may_raise(node):
+            return "None"  # a blank or text literal: blank whatever the other side
         result = self.temporary()
-        blank = f"{left_first} is None or {right_first} is None"
+        tests = [f"{code} is None" for code in (left_first, right_first)]
+        tests = [test for test in tests if not _is_number_literal(test[: -len(" is None")])]
+        if operator == "/" and not (_is_number_literal(right) and float(right[1:-1]) != 0):
+            tests.append(f"{right} == 0")
         if operator == "^":
-            return f"(None if {blank} else _power_number({left}, {right}))"
-        if operator == "/":
-            blank += f" or {right} == 0"
-        python = operator
-        finite = f"({result} if ({result} := {left} {python} {right}) - {result} == 0 else None)"
-        return f"(None if {blank} else {finite})"
+            operation = f"_power_number({left}, {right})"
+        else:
+            operation = (
+                f"({result} if ({result} := {left} {operator} {right}) - {result} == 0 else None)"
+            )
+        return f"(None if {' or '.join(tests)} else {operation})" if tests else operation
+
+    def _disjunction(self, node: AST) -> tuple[str, bool]:
+        """a or b or ...; runs of `[x] = 'text'` on one field become one `x in {...}` test."""
+        operands, pending = [], [node]
+        while pending:  # left to right, as `or` evaluates
+            current = pending.pop()
+            if current.get("t") == "bin" and current.get("op") == "or":
+                pending += [current["r"], current["l"]]
+            else:
+                operands.append(current)
+        codes: list[tuple[str, bool]] = []
+        run_field, run_texts = None, []
+
+        def close_run() -> None:
+            if len(run_texts) == 1:
+                codes.append((f"({run_field} == {run_texts[0]!r})", True))
+            elif run_texts:
+                codes.append((f"({run_field} in {{{', '.join(map(repr, run_texts))}}})", True))
+            run_texts.clear()
+
+        for operand in operands:
+            test = self._text_equality_test(operand)
+            if test is None or test[0] != run_field:
+                close_run()
+            if test is None:
+                codes.append(self.condition(operand))
+                run_field = None
+            else:
+                run_field = test[0]
+                run_texts.append(test[1])
+        close_run()
+        return f"({' or '.join(code for code, _ in codes)})", all(exact for _, exact in codes)
+
+    def _text_equality_test(self, node: AST) -> tuple[str, str] | None:
+        """(field code, text) when node is `[x] = 'text'` and that is plain string equality."""
+        if node.get("t") != "bin" or node.get("op") != "=":
+            return None
+        left, right = node["l"], node["r"]
+        if self.constant(left) is not _NOT_CONSTANT:
+            left, right = right, left
+        constant = self.constant(right)
+        if left.get("t") != "field" or not isinstance(constant, str):
+            return None
+        if constant != "" and to_number(constant) is not None:
+            return None
+        return self._read_field(left), constant
 
     def _binary_boolean(self, node: AST) -> str:
         operator = node["op"]
@@ -484,11 +537,33 @@ class _Generator:
             code, is_bool = self.condition(node)
             return code if is_bool else f"bool({code})"
         if operator in ("=", "<>"):
+            simple = self._simple_equality(node["l"], node["r"], operator == "<>")
+            if simple is not None:
+                return simple
             equal = self._equality(node["l"], node["r"])
             return equal if operator == "=" else f"(not {equal})"
         if operator in PYTHON_ORDER:
             return self._ordering(operator, node["l"], node["r"])
         raise LogicError(f"unknown operator {operator!r}")
+
+    def _simple_equality(self, left: AST, right: AST, negated: bool) -> str | None:
+        """A field against a constant: one Python comparison, `!=` for `<>`."""
+        if self.constant(left) is not _NOT_CONSTANT:
+            left, right = right, left
+        constant = self.constant(right)
+        if constant is _NOT_CONSTANT or self.constant(left) is not _NOT_CONSTANT:
+            return None
+        if self.kind(left) != STR:
+            return None
+        equal = "!=" if negated else "=="
+        number = to_number(constant)
+        text = self.value(left).code
+        if is_blank(constant):
+            return f"({text} {equal} '')"
+        if number is None:  # non-blank text that is not a number: plain string equality
+            return f"({text} {equal} {self.literal(constant)})"
+        # text that is not a number never equals one
+        return f"({self.memo('_N', text)} {equal} {self.literal(number)})"
 
     def _equality(self, left: AST, right: AST) -> str:
         special = self._special_equality(left, right)
@@ -652,10 +727,7 @@ class _Generator:
         (first_code, first), (second_code, second) = map(self.once, moments)
         seconds = self.literal(SECONDS_PER_UNIT[units])
         difference = f"({second} - {first}).total_seconds() / {seconds}"
-        if len(args) <= 4:
-            signed = "False"
-        else:
-            signed = self.condition(args[4])[0]
+        signed = "False" if len(args) <= 4 else self.condition(args[4])[0]
         if signed == "True":
             result = f"({difference})"
         elif signed == "False":
@@ -717,6 +789,16 @@ def _field_of_read(code: str) -> str | None:
     if _is_field_read(code):
         return code[1:-8]
     return None
+
+
+def _is_number_literal(code: str) -> bool:
+    """(12.5), the code `literal` makes for a finite number."""
+    if not (code.startswith("(") and code.endswith(")")):
+        return False
+    try:
+        return math.isfinite(float(code[1:-1]))
+    except ValueError:
+        return False
 
 
 def _is_simple(code: str) -> bool:
