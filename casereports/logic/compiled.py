@@ -13,9 +13,15 @@ specialised only where that is provably identical for the operand kinds it knows
 - conditions (if, and, or, not, checks) use Python truth values equal to `is_true`;
 - numbers travel as `float | None` between arithmetic nodes, so blank is `None` there;
 - pure conversions of strings (to_number, year(), parse_date for datediff, to_text of a float
-  ...) are memoised in bounded dictionaries filled by the interpreter's own helpers;
+  ...) are memoised in bounded dictionaries filled by the interpreter's own helpers; those of a
+  field are looked up once into local variables when the function starts, and again after a
+  pipeline step writes the field (a blanked field's are constants);
+- an arithmetic sub-expression of fields that occurs more than once (bmi, year(x) - [age]) is
+  computed once the same way;
 - sub-expressions without fields or datediff are evaluated once, by the interpreter, at compile
   time.
+Code that could skip evaluating an operand is not used around stdev (the one function that can
+raise on data), so an exception surfaces exactly where the interpreter raises it.
 Anything else calls the interpreter's helpers (`equals`, `FUNCTION_IMPLEMENTATIONS`, ...). An
 expression too deep for Python's compiler falls back to the interpreter itself.
 
@@ -229,6 +235,8 @@ class _Derived:
     variables: frozenset[str]  # the field variables it is computed from
     blank_value: Any  # a memo's value once its field is blanked; _UNSET if not a memo
     on_miss: str = ""  # a memo's code when its table lacks the key
+    memo: str = ""
+    argument: str = ""
 
 
 @dataclass(frozen=True)
@@ -289,6 +297,8 @@ class _Generator:
                 frozenset({variable}),
                 MEMO_FUNCTIONS[memo](blank),
                 f"{memo}_fill({argument})",
+                memo,
+                argument,
             )
         return self.derived[key].local
 
@@ -869,20 +879,53 @@ def _count_arithmetic(asts: Sequence[AST]) -> dict[str, int]:
     return counts
 
 
+_COMBINED: dict[tuple[str, ...], str] = {}
+
+
+def _combined_memo(generator: _Generator, memos: tuple[str, ...]) -> str:
+    """A memo of several memoised functions of one string at once: one lookup, a tuple."""
+    if memos not in _COMBINED:
+        functions = [MEMO_FUNCTIONS[memo] for memo in memos]
+        name = f"_combined{len(_COMBINED)}"
+        _RUNTIME[name], _RUNTIME[f"{name}_fill"] = _memo(
+            lambda text: tuple(function(text) for function in functions)
+        )
+        _COMBINED[memos] = name
+    name = _COMBINED[memos]
+    generator.namespace[name] = _RUNTIME[name]
+    generator.namespace[f"{name}_fill"] = _RUNTIME[f"{name}_fill"]
+    return name
+
+
 def _derived_lines(
     generator: _Generator, indent: str, ready: set[str], changed: str | None, blank: bool
 ) -> list[str]:
     """(Re)compute the memoised locals: all that `ready` variables allow, or those of `changed`."""
     lines: list[str] = []
     lookups: list[_Derived] = []  # memo lookups, in one try: a KeyError means a miss
+    computed: list[str] = []
 
     def flush() -> None:
-        if lookups:
-            lines.append(f"{indent}try:")
-            lines.extend(f"{indent}    {d.local} = {d.code}" for d in lookups)
-            lines.append(f"{indent}except KeyError:")
-            lines.extend(f"{indent}    {d.local} = {d.on_miss}" for d in lookups)
-            lookups.clear()
+        if not lookups:
+            return
+        by_argument: dict[str, list[_Derived]] = {}
+        for derived in lookups:
+            by_argument.setdefault(derived.argument, []).append(derived)
+        hits, misses = [], []
+        for argument, group in by_argument.items():
+            if len(group) == 1:
+                hits.append(f"{group[0].local} = {group[0].code}")
+                misses.append(f"{group[0].local} = {group[0].on_miss}")
+                continue
+            combined = _combined_memo(generator, tuple(d.memo for d in group))
+            targets = ", ".join(d.local for d in group)
+            hits.append(f"{targets} = {combined}[{argument}]")
+            misses.append(f"{targets} = {combined}_fill({argument})")
+        lines.append(f"{indent}try:")
+        lines.extend(f"{indent}    {line}" for line in hits)
+        lines.append(f"{indent}except KeyError:")
+        lines.extend(f"{indent}    {line}" for line in misses)
+        lookups.clear()
 
     for derived in generator.derived.values():
         if not derived.variables <= ready:
@@ -894,10 +937,9 @@ def _derived_lines(
         elif derived.on_miss:
             lookups.append(derived)
         else:
-            flush()
-            lines.append(f"{indent}{derived.local} = {derived.code}")
-    flush()
-    return lines
+            computed.append(f"{indent}{derived.local} = {derived.code}")
+    flush()  # memos depend on fields only; computed values may use them, in creation order
+    return lines + computed
 
 
 # --- building functions --------------------------------------------------------------------
