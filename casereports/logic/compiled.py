@@ -968,9 +968,11 @@ def _loads(generator: _Generator, fields: dict[str, str], mapping: str) -> list[
         f"        if {mapping}.__class__ is not dict:",
         "            raise TypeError",
     ]
+    # A missing key reads as blank, as record.get(key) -> None -> "" in the interpreter.
     lines += [*fast, "    except (KeyError, TypeError):", f"        get = {mapping}.get"]
-    for key, var in fields.items():
-        lines.append(f"        {var} = _record_text(get({key!r}))")
+    lines += [f"        {var} = get({key!r}, '')" for key, var in fields.items()]
+    lines += ["        try:", f"            _join(({variables},))", "        except TypeError:"]
+    lines += [f"            {var} = _record_text({var})" for var in fields.values()]
     return lines
 
 
