@@ -49,7 +49,7 @@ from exports.federated.result import (
     read_result_zip,
     write_result_zip,
 )
-from exports.federated.run import CORRECTIONS
+from exports.federated.run import CORRECTIONS, DEPARTURES
 from exports.federated.suppress import SuppressionResult, suppress
 from exports.federated.tables import TABLE_SPECS, CountTables, TableSpec
 from exports.models import FederatedUpload, FeedJob, FeedVariant, JobStatus, UploadStatus
@@ -469,6 +469,7 @@ def _feed_manifest(
         },
         "input_rows": sum(tables.total() for tables in pooled.values()),
         "corrections": [dict(correction) for correction in CORRECTIONS],
+        "departures": [dict(departure) for departure in DEPARTURES],
     }
 
 

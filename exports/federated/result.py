@@ -464,6 +464,10 @@ def describe_result(path: str | Path) -> str:
     if corrections:
         lines.append("  corrections to the 2021 toolkit applied:")
         lines.extend(f"    {c.get('id')}: {c.get('description')}" for c in corrections)
+    departures = manifest.get("departures") or []
+    if departures:
+        lines.append("  where these tables can differ from the toolkit's on unusual input:")
+        lines.extend(f"    {d.get('id')}: {d.get('description')}" for d in departures)
     extras = [name for name in manifest["files"] if spec_for_file(name) is None]
     for name in extras:
         rows = manifest["files"][name].get("rows")

@@ -39,6 +39,7 @@ from exports.federated.tables import (
 
 __all__ = [
     "CORRECTIONS",
+    "DEPARTURES",
     "QUALITY_COLUMNS",
     "InputError",
     "QualityLog",
@@ -73,6 +74,32 @@ CORRECTIONS = (
         "description": (
             "the toolkit read the registry's wave only from a column named covid_wave1; the "
             "wave is read from covid_wave, and from covid_wave1 when covid_wave is absent"
+        ),
+    },
+)
+# Where the tables can differ from the toolkit's on inputs it did not read as the core data set
+# asks; the manifest lists these beside the corrections.
+DEPARTURES = (
+    {
+        "id": "D1",
+        "description": (
+            "choice codes are read in any letter case and counted as the dictionary's code "
+            "(Yes is yes, rrms is RRMS); the toolkit compared some codes exactly and printed "
+            "has_comorbidities and dmt_glucocorticoid as written"
+        ),
+    },
+    {
+        "id": "D2",
+        "description": (
+            "a value that does not parse as its field's type is blanked and reported in "
+            "quality.csv; the toolkit kept or dropped such values silently"
+        ),
+    },
+    {
+        "id": "D3",
+        "description": (
+            "the registry's wave prints as 1 or 2; the toolkit printed 1.0 or 2.0 when the "
+            "column had a blank cell"
         ),
     },
 )
@@ -310,6 +337,7 @@ def run_manifest(result: RunResult) -> dict[str, Any]:
         "input_rows": result.input_rows,
         "rows_per_diagnosis": {result.report_source: result.rows_per_diagnosis},
         "corrections": [dict(correction) for correction in CORRECTIONS],
+        "departures": [dict(departure) for departure in DEPARTURES],
         "quality": {
             key: summary[key]
             for key in (
