@@ -4,6 +4,7 @@ PostgreSQL directly whatever the suite runs on)."""
 
 import csv
 import json
+import sqlite3
 
 import psycopg
 import pytest
@@ -151,4 +152,30 @@ def test_postgres_query_equals_the_python_pipeline(postgres_dsn, report_source):
         connection.rollback()
     countries = dict(shipped.dictionary.field("covid19_country").choices)
     fold_rows(tables, rows, countries, "postgresql")
+    assert_same_tables(tables, python_tables(records, report_source))
+
+
+@pytest.mark.parametrize("report_source", SOURCES)
+def test_sqlite_query_equals_the_python_pipeline(report_source):
+    """SQLite's materialized fine count and UNION ALL, run directly (CI runs on PostgreSQL)."""
+    shipped = core_dictionary()
+    records = feed_records()
+    tables = CountTables(report_source)
+    query, params = tables_query(
+        shipped.dictionary,
+        shipped.rules,
+        "sqlite",
+        "(SELECT id, data FROM feed_input)",
+        [],
+        tables,
+    )
+    with sqlite3.connect(":memory:") as connection:
+        connection.execute("CREATE TABLE feed_input (id integer, data text)")
+        connection.executemany(
+            "INSERT INTO feed_input VALUES (?, ?)",
+            [(number, json.dumps(record)) for number, record in enumerate(records)],
+        )
+        rows = connection.execute(query, params).fetchall()
+    countries = dict(shipped.dictionary.field("covid19_country").choices)
+    fold_rows(tables, rows, countries, "sqlite")
     assert_same_tables(tables, python_tables(records, report_source))
