@@ -50,6 +50,7 @@ MANIFEST = "manifest.json"
 FORMAT = "gdsi-federated-count-tables"
 FORMAT_VERSION = 1
 _CHUNK = 1 << 20
+MAX_UNPACKED_BYTES = 1 << 30  # 63 tables of a registry of 100,000 records unpack to far less
 
 
 class ResultError(Exception):
@@ -169,6 +170,7 @@ def read_result_zip(path_or_file: str | Path | IO[bytes]) -> ResultZip:
     except (zipfile.BadZipFile, OSError) as error:
         raise ResultError(f"not a readable zip file ({error})") from error
     with archive:
+        _check_unpacked_size(archive)
         names = archive.namelist()
         _check_names(names)
         manifest = _read_manifest(archive)
@@ -179,6 +181,16 @@ def read_result_zip(path_or_file: str | Path | IO[bytes]) -> ResultZip:
         tables_by_source = {source: _read_tables(archive, source, manifest) for source in sources}
     _check_totals(manifest, tables_by_source)
     return ResultZip(manifest, tables_by_source)
+
+
+def _check_unpacked_size(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip bomb before reading a byte of it (zipfile stops at each declared size)."""
+    unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ResultError(
+            f"the zip unpacks to {unpacked // (1 << 20)} MB, more than the "
+            f"{MAX_UNPACKED_BYTES // (1 << 20)} MB a result zip of count tables can need"
+        )
 
 
 def _check_names(names: list[str]) -> None:

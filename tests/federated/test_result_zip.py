@@ -276,3 +276,17 @@ def test_an_empty_count_is_a_hidden_cell_only_in_a_suppressed_publication(result
     tables = read_result_zip(published).tables_by_source["clinicians"]
     assert tables.total(TABLE_SPECS[0]) == 2
     assert tables.total(TABLE_SPECS[1]) == 3
+
+
+def test_a_zip_that_unpacks_to_more_than_any_result_can_is_refused_unread(tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("manifest.json", "{}")
+        with archive.open(FIRST, "w", force_zip64=True) as member:
+            zeros = bytes(1 << 20)
+            for _ in range(1100):  # 1,100 MB of zeros, about a megabyte packed
+                member.write(zeros)
+    assert bomb.stat().st_size < 5 << 20
+    assert refused(bomb) == (
+        "the zip unpacks to 1100 MB, more than the 1024 MB a result zip of count tables can need"
+    )
