@@ -10,7 +10,7 @@ Plain Python: no Django import, so the federated command can use it on a laptop.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from casereports.dictionary import DataDictionary
 from casereports.dictionary.model import Field, QualityRule
@@ -76,20 +76,28 @@ class RecordPipeline:
         calculations = [Calculation(calc.name, calc.calc_ast) for calc in self.calculations]
         return compile_pipeline(checks, repairs, calculations, ProcessedRecord)
 
-    def run(self, record: Mapping[str, str], *, today: date | None = None) -> ProcessedRecord:
+    def run(
+        self,
+        record: Mapping[str, str],
+        *,
+        today: date | None = None,
+        now: datetime | None = None,
+    ) -> ProcessedRecord:
+        """Checks, then repairs, then calculations; `today`/`now` default to the clock."""
         if self._compiled_run is not None:
-            return self._compiled_run(record, today)
+            return self._compiled_run(record, today, now)
         result = ProcessedRecord(values=dict(record))
         values = result.values
         for rule in self.checks:
-            if is_true(evaluate(rule.logic_ast, values, today=today)):
+            if is_true(evaluate(rule.logic_ast, values, today=today, now=now)):
                 for name in rule.blanks:
                     values[name] = ""
                 result.failures.append(RuleFailure(rule.rule_id, tuple(rule.blanks)))
         for rule in self.repairs:
-            if is_true(evaluate(rule.logic_ast, values, today=today)):
-                values[rule.set_field] = to_text(evaluate(rule.set_value_ast, values, today=today))
+            if is_true(evaluate(rule.logic_ast, values, today=today, now=now)):
+                value = evaluate(rule.set_value_ast, values, today=today, now=now)
+                values[rule.set_field] = to_text(value)
                 result.repairs.append(rule.rule_id)
         for calc in self.calculations:
-            values[calc.name] = to_text(evaluate(calc.calc_ast, values, today=today))
+            values[calc.name] = to_text(evaluate(calc.calc_ast, values, today=today, now=now))
         return result

@@ -1088,12 +1088,14 @@ class Calculation:
 
 @dataclass(frozen=True)
 class CompiledPipeline:
-    function: Callable[[Mapping[str, Any], date | None], Any]
+    function: Callable[[Mapping[str, Any], date | None, datetime | None], Any]
     source: str
     interpreted_steps: int  # expressions too deep for Python's compiler, run by the interpreter
 
-    def __call__(self, record: Mapping[str, Any], today: date | None = None) -> Any:
-        return self.function(record, today)
+    def __call__(
+        self, record: Mapping[str, Any], today: date | None = None, now: datetime | None = None
+    ) -> Any:
+        return self.function(record, today, now)
 
 
 @dataclass(frozen=True)
@@ -1107,7 +1109,7 @@ class _Written:
 class _PipelineWriter:
     def __init__(self) -> None:
         self.namespace = dict(_RUNTIME)
-        self.generator = _Generator(self.namespace, today_name="today", now_name="None")
+        self.generator = _Generator(self.namespace, today_name="today", now_name="now")
         self.body: list[str | _Written] = []
         self.interpreted = 0
 
@@ -1115,14 +1117,14 @@ class _PipelineWriter:
         code = _generate(lambda: self.generator.condition(ast)[0])
         if code is None:
             self.interpreted += 1
-            return f"_is_true(_evaluate({self.generator.bind(ast)}, values, today=today))"
+            return f"_is_true(_evaluate({self.generator.bind(ast)}, values, today=today, now=now))"
         return code
 
     def text(self, ast: AST) -> str:
         code = _generate(lambda: self.generator.text(ast))
         if code is None:
             self.interpreted += 1
-            return f"_to_text(_evaluate({self.generator.bind(ast)}, values, today=today))"
+            return f"_to_text(_evaluate({self.generator.bind(ast)}, values, today=today, now=now))"
         return code
 
     def store(self, field: str, indent: str, code: str) -> None:
@@ -1206,10 +1208,10 @@ def compile_pipeline(
     for calculation in calculations:
         writer.calculation(calculation)
     result_name = writer.generator.bind(result)
-    lines = ["def pipeline(record, today):", "    values = dict(record)"]
+    lines = ["def pipeline(record, today, now):", "    values = dict(record)"]
     lines += _field_loads(writer.generator, "values", loaded)
     if writer.generator.needs_today_moment:
-        lines.append("    today_moment = _midnight(today, None)")
+        lines.append("    today_moment = _midnight(today, now)")
     lines += ["    failures = []", "    repairs = []", *writer.lines(loaded)]
     lines.append(f"    return {result_name}(values, failures, repairs)")
     source = "\n".join(lines) + "\n"

@@ -235,8 +235,9 @@ def count_csv(
     """
     if report_source not in REPORT_SOURCES:
         raise InputError(f"the report source must be one of {', '.join(REPORT_SOURCES)}")
-    # One date for the whole run: the rules' "in the future" must not change at midnight.
-    today = today or datetime.now(UTC).date()
+    # One instant for the whole run: the rules' "in the future" must not change at midnight.
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    today = today or now.date()
     shipped = core_dictionary()
     dictionary = shipped.dictionary
     record_id = dictionary.record_id
@@ -265,7 +266,7 @@ def count_csv(
                     # every one.
                     without_pseudonym += 1
                 values["report_source"] = report_source
-                processed = pipeline.run(values, today=today)
+                processed = pipeline.run(values, today=today, now=now)
                 cleaned = processed.values
                 if central:
                     country = countries.get(cleaned["covid19_country"], "")

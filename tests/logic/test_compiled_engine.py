@@ -232,6 +232,18 @@ def test_random_pipelines_give_the_interpreters_records():
         rng = random.Random(seed)
         for _ in range(60):
             record = random_record(rng) | {"z": rng.choice(AWKWARD_VALUES)}
-            expected = outcome(interpreted.run, record, today=TODAY)
-            got = outcome(compiled.run, record, today=TODAY)
+            expected = outcome(interpreted.run, record, today=TODAY, now=NOW)
+            got = outcome(compiled.run, record, today=TODAY, now=NOW)
             assert expected == got, (seed, record)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_pipeline_uses_the_moment_it_is_given(compiled):
+    from casereports.dictionary.model import DataDictionary, Field
+    from casereports.rules import RecordPipeline
+
+    seconds = parse("datediff([start], 'now', 's')")
+    fields = [Field("record_id", "f", "text", ""), Field("age", "f", "calc", "", calc_ast=seconds)]
+    pipeline = RecordPipeline(DataDictionary(fields), [], compiled=compiled)
+    result = pipeline.run({"start": "2021-03-01 06:00"}, today=TODAY, now=NOW)
+    assert result.values["age"] == str(30 * 60 + 15)
