@@ -20,9 +20,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +176,12 @@ class Progress:
     one-thread executor (Django gives each thread its own connection). Inside a caller's
     transaction (tests) or on SQLite they run on the task's own connection."""
 
-    def __init__(self, job_id: int, attempt: int, *, separate: bool) -> None:
+    def __init__(
+        self, job_id: int, attempt: int, *, separate: bool, model: type[Job] = ExportJob
+    ) -> None:
         self.job_id = job_id
         self.attempt = attempt
+        self.model = model
         self.rows_written = 0
         self._read_since_update = 0
         self._executor = (
@@ -185,7 +190,9 @@ class Progress:
         self.separate = separate  # the task's own connection is free while rows are read
 
     def start(self, rows_total: int) -> None:
-        self._require(self._call(services.set_total, self.job_id, self.attempt, rows_total))
+        self._require(
+            self._call(services.set_total, self.job_id, self.attempt, rows_total, self.model)
+        )
 
     def counting(self, records: queries.CaseRecords) -> _Counted:
         """`records`, read either way (as dicts or as rows), with every one read counted."""
@@ -205,11 +212,54 @@ class Progress:
     def update(self) -> None:
         self._read_since_update = 0
         self._require(
-            self._call(services.mark_progress, self.job_id, self.attempt, self.rows_written)
+            self._call(
+                services.mark_progress, self.job_id, self.attempt, self.rows_written, self.model
+            )
         )
 
     def _require(self, held: bool) -> None:
         if not held:
+            raise ClaimLost
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """A heartbeat every quarter of the stale period while the block runs, for work that
+        reports no progress for longer than that (one long query): without it the sweeper
+        would take the job for lost and start it again, and again. Raises ClaimLost after the
+        block when the claim was lost meanwhile. On the task's own connection (SQLite, a
+        caller's transaction) nothing beats: the connection is busy with the work."""
+        if self._executor is None:
+            yield
+            return
+        stop = threading.Event()
+        lost = threading.Event()
+        interval = max(settings.GDSI_EXPORT_STALE_SECONDS / 4, 0.1)
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    held = self._call(
+                        services.mark_progress,
+                        self.job_id,
+                        self.attempt,
+                        self.rows_written,
+                        self.model,
+                    )
+                except DatabaseError:
+                    logger.warning("job %s: a heartbeat could not be written", self.job_id)
+                    continue
+                if not held:
+                    lost.set()
+                    return
+
+        beater = threading.Thread(target=beat, name=f"heartbeat-{self.job_id}", daemon=True)
+        beater.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beater.join()
+        if lost.is_set():
             raise ClaimLost
 
     def _call(self, function: Callable[..., bool], *args: Any) -> bool:
@@ -305,14 +355,18 @@ def feed_job(job: FeedJob, context: AuditContext) -> None:
     produced = directory / f"feed_{job.pk}.attempt{job.attempts}.zip"
     final = directory / f"feed_{job.pk}.zip"
 
+    progress = Progress(
+        job.pk, job.attempts, separate=queries.snapshot_is_separate(), model=FeedJob
+    )
+
     def heartbeat(records: int) -> None:
-        if not services.mark_progress(job.pk, job.attempts, records, FeedJob):
-            raise ClaimLost
+        progress.written(records)
+        progress.update()
 
     try:
-        if not services.set_total(job.pk, job.attempts, feeds.feed_rows_total(job), FeedJob):
-            raise ClaimLost
-        result = feeds.write_feed(job, produced, heartbeat)
+        progress.start(feeds.feed_rows_total(job))
+        with progress.beating():  # the platform's tables are one long query per report source
+            result = feeds.write_feed(job, produced, heartbeat)
         with transaction.atomic():
             relative = final.relative_to(export_root()).as_posix()
             if not feeds.mark_feed_done(
@@ -323,6 +377,8 @@ def feed_job(job: FeedJob, context: AuditContext) -> None:
     except BaseException:
         produced.unlink(missing_ok=True)
         raise
+    finally:
+        progress.close()
 
 
 def readable_feed_error(error: BaseException) -> str:
