@@ -16,7 +16,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, parsers, renderers, serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -177,14 +176,9 @@ def visible_job(request: Request, job_id: int, what: str) -> ExportJob:
     return job
 
 
-class ExportPagination(PageNumberPagination):
-    page_size = 50
-
-
 class ExportListView(generics.ListAPIView):
     parser_classes = [parsers.JSONParser]
     serializer_class = ExportJobSerializer
-    pagination_class = ExportPagination
 
     def get_queryset(self):
         return ExportJob.objects.filter(requested_by=self.request.user).select_related(

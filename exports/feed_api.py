@@ -1,5 +1,7 @@
 """The federated uploads API (/api/v1/federated/uploads/): a registry's count tables, with a
-token bound to its site (`manage.py create_api_token USER --name ... --site CODE`).
+token bound to its site (`manage.py create_api_token USER --name ... --site CODE`). POST
+uploads a result zip; GET lists the uploads of the sites the token uploads for, so a registry
+can check what the platform pools (the accepted one of each report source) and what it replaced.
 
 Same authentication and error shape as the rest of the API (`casereports.api`). The upload is
 checked and stored by `exports.feeds.upload_result`, which decides the rights through
@@ -13,11 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import parsers, serializers, status
+from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from casereports import access
 from casereports.api import authentication  # noqa: F401 - registers the token scheme
@@ -86,8 +87,32 @@ def summary_data(summary: feeds.UploadSummary) -> dict[str, Any]:
     ).data
 
 
-class FederatedUploadView(APIView):
+class FederatedUploadView(generics.ListAPIView):
     parser_classes = [parsers.MultiPartParser]
+    serializer_class = UploadSerializer
+
+    def get_queryset(self):
+        return feeds.uploads_of(self.request.user, self.request.auth).order_by(
+            "-uploaded_at", "-pk"
+        )
+
+    @extend_schema(
+        tags=FEDERATED_TAG,
+        summary="List your registry's uploads",
+        description="The uploads of the sites you upload for (one, with a site-bound token), "
+        "newest first, 50 a page: `status` is `accepted` for the one pooled per site and report "
+        "source, `replaced` for those a later upload replaced.",
+        responses={
+            200: UploadSerializer(many=True),
+            401: OpenApiResponse(ErrorSerializer, "No credentials, or an unknown token"),
+            403: OpenApiResponse(ErrorSerializer, "Not a registry uploader"),
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not access.upload_sites(request.user, request.auth).exists():
+            record_denial(context_for(request, channel="api"), "count table upload list")
+            raise NotAllowed("Only registry uploaders can list count table uploads.")
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         tags=FEDERATED_TAG,

@@ -297,6 +297,12 @@ def counts_uploaded(code: int) -> Check:
     return check
 
 
+def uploads_listed(world: World, response) -> None:
+    assert response.status_code == 200, body_text(response)[:500]
+    assert response.json()["results"] == []  # the world holds no upload; the list's content
+    # is tested in tests/exports/test_federated_upload.py
+
+
 def dictionary_served(world: World, response) -> None:
     assert response.status_code == 200
     assert "age_years" in body_text(response)
@@ -571,6 +577,15 @@ API_ENDPOINTS = [
         counts_uploaded(201),
         body=upload_body,
         api_format="multipart",
+    ),
+    Endpoint(
+        "api-list-uploads",
+        "api-federated-uploads",
+        "get",
+        fixed_path("api-federated-uploads"),
+        UPLOAD,
+        "page",
+        uploads_listed,
     ),
     *(
         Endpoint(name, name, "get", fixed_path(name), READ, "public", dictionary_served)

@@ -14,7 +14,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import generics, parsers, renderers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -110,17 +109,12 @@ _SUMMARY_COLUMNS = [
 ]
 
 
-class CasePagination(PageNumberPagination):
-    page_size = 50
-
-
 JSON_ONLY = [parsers.JSONParser]  # values are nested objects: no form encoding
 
 
 class CaseListView(generics.ListAPIView):
     parser_classes = JSON_ONLY
     serializer_class = CaseSummarySerializer
-    pagination_class = CasePagination
 
     def get_queryset(self) -> QuerySet[Case]:
         filters = _valid(CaseFilterSerializer, self.request.query_params)

@@ -384,3 +384,47 @@ def test_another_sites_uploader_token_cannot_upload_for_site_a(
 def test_the_api_asks_for_credentials(result_zip):
     response = _api_upload(APIClient(), result_zip)
     assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
+
+
+def test_the_api_lists_the_registrys_uploads_newest_first_with_what_is_pooled(
+    uploader_a, uploader_b, site_a, site_b, tmp_path, core_version
+):
+    first = upload(uploader_a, site_a, make_result_zip(tmp_path / "1", 40, seed=1)).upload
+    second = upload(uploader_a, site_a, make_result_zip(tmp_path / "2", 25, seed=2)).upload
+    upload(uploader_b, site_b, make_result_zip(tmp_path / "b", 9, seed=3))
+
+    response = token_client(uploader_a, site_a).get(UPLOAD_URL)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["count"] == 2  # site B's upload is not site A's registry's business
+    listed = [(u["id"], u["site"], u["rows_total"], u["status"]) for u in body["results"]]
+    assert listed == [
+        (second.pk, "site-a", 25, "accepted"),
+        (first.pk, "site-a", 40, "replaced"),
+    ]
+    assert body["results"][0]["sha256"] == second.sha256
+    assert body["results"][0]["uploaded_by"] == "uploader-a"
+
+
+def test_a_site_bound_token_lists_its_own_sites_uploads_only(
+    make_user, site_a, site_b, tmp_path, core_version
+):
+    both = make_user("uploader-ab", "registry_uploader", site_a)
+    Membership.objects.create(user=both, site=site_b, role="registry_uploader")
+    upload(both, site_a, make_result_zip(tmp_path / "a", 5, seed=4))
+    upload(both, site_b, make_result_zip(tmp_path / "b", 6, seed=5))
+
+    bound = token_client(both, site_b).get(UPLOAD_URL).json()
+    assert [u["site"] for u in bound["results"]] == ["site-b"]
+    unbound = token_client(both).get(UPLOAD_URL).json()
+    assert sorted(u["site"] for u in unbound["results"]) == ["site-a", "site-b"]
+
+
+@pytest.mark.parametrize("role", ["clinician", "exporter"])
+def test_the_upload_list_is_for_registry_uploaders_only(role, make_user, site_a):
+    user = make_user(f"{role}-a", role, site_a)
+    response = token_client(user).get(UPLOAD_URL)
+    assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+    (denial,) = actions("permission.denied")
+    assert denial.actor == user and denial.channel == "api"
+    assert APIClient().get(UPLOAD_URL).status_code == 401
