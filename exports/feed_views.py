@@ -28,15 +28,10 @@ from casereports.models import REPORT_SOURCES, Site
 from casereports.services.cases import CaseServiceError, NotAllowed, record_denial
 from exports import feeds, services
 from exports.downloads import (
-    LinkRefused,
-    check_link_token,
-    file_response,
-    job_file,
-    link_token,
     sees_all_jobs,
 )
 from exports.models import FeedJob, FeedVariant
-from exports.views import job_status
+from exports.views import JobDownloads, job_status, serve_file, start_download
 
 JOBS_SHOWN = 50
 UPLOADS_SHOWN = 20
@@ -245,44 +240,25 @@ def feed_status_json(request: HttpRequest, job_id: int) -> JsonResponse:
     return response
 
 
+FEED_DOWNLOADS = JobDownloads(
+    noun="feed",
+    visible=_visible_feed,
+    may_download=feeds.may_download_feed,
+    not_covered="Your rights do not cover this feed.",
+    list_page="exports:feeds",
+    file_view="exports:feed_file",
+    record_download=feeds.record_feed_download,
+    download_name=feeds.feed_download_name,
+)
+
+
 @login_required
 @require_GET
 def feed_download(request: HttpRequest, job_id: int) -> HttpResponse:
-    """Checks the user's right to the file, then sends them to a fresh expiring link."""
-    job = _visible_feed(request, job_id, "download")
-    if not feeds.may_download_feed(request.user, job):
-        record_denial(context_for(request), f"download feed #{job.pk}")
-        raise PermissionDenied("Your rights do not cover this feed.")
-    if job_file(job) is None:
-        messages.error(request, f"Feed #{job.pk} has no file to download ({job.status}).")
-        return redirect("exports:feeds")
-    response = redirect("exports:feed_file", job_id=job.pk, token=link_token(job, request.user))
-    add_never_cache_headers(response)
-    return response
+    return start_download(request, job_id, FEED_DOWNLOADS)
 
 
 @login_required
 @require_GET
 def feed_file(request: HttpRequest, job_id: int, token: str) -> HttpResponse:
-    job = _visible_feed(request, job_id, "download")
-    try:
-        check_link_token(token, job, request.user)
-    except LinkRefused as refused:
-        record_denial(context_for(request), f"download feed #{job.pk}: link {refused.reason}")
-        return _link_refused(request, job, refused.message)
-    if not feeds.may_download_feed(request.user, job):
-        record_denial(context_for(request), f"download feed #{job.pk}")
-        return _link_refused(request, job, "Your rights no longer cover this feed.")
-    path = job_file(job)
-    if path is None:
-        raise Http404("This feed has no file (it is not done, or its file was removed).")
-    feeds.record_feed_download(context_for(request), job)
-    return file_response(job, path, feeds.feed_download_name(job))
-
-
-def _link_refused(request: HttpRequest, job: FeedJob, message: str) -> HttpResponse:
-    response = render(
-        request, "exports/link_refused.html", {"job": job, "message": message}, status=403
-    )
-    add_never_cache_headers(response)
-    return response
+    return serve_file(request, job_id, token, FEED_DOWNLOADS)

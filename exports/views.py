@@ -8,6 +8,8 @@ whose file view checks the user again and records `export.downloaded` before any
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -22,7 +24,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from casereports import access
-from casereports.audit import context_for
+from casereports.audit import AuditContext, context_for
 from casereports.models import REPORT_SOURCES, CaseStatus, Site
 from casereports.services.cases import CaseServiceError, NotAllowed, record_denial
 from exports import services
@@ -234,44 +236,81 @@ def cancel(request: HttpRequest, job_id: int) -> HttpResponse:
 # --- downloads ----------------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def download(request: HttpRequest, job_id: int) -> HttpResponse:
+@dataclass(frozen=True)
+class JobDownloads:
+    """What differs between the kinds of job file (an export, a feed); the flow is one."""
+
+    noun: str  # "export", "feed": in messages and the audit trail
+    visible: Callable[[HttpRequest, int, str], Job]  # the job, or a recorded 404
+    may_download: Callable[[Any, Job], bool]
+    not_covered: str  # why a user who sees the job may not have its file
+    list_page: str  # URL names: where to go back to, and the signed link's view
+    file_view: str
+    record_download: Callable[[AuditContext, Job], None]
+    download_name: Callable[[Job], str | None] = lambda job: None
+
+
+def start_download(request: HttpRequest, job_id: int, kind: JobDownloads) -> HttpResponse:
     """Checks the user's right to the file, then sends them to a fresh expiring link."""
-    job = _visible_job(request, job_id, "download")
-    if not may_download(request.user, job):
-        record_denial(context_for(request), f"download export #{job.pk}")
-        raise PermissionDenied("Your export rights no longer cover every site in this export.")
+    job = kind.visible(request, job_id, "download")
+    if not kind.may_download(request.user, job):
+        record_denial(context_for(request), f"download {kind.noun} #{job.pk}")
+        raise PermissionDenied(kind.not_covered)
     if job_file(job) is None:
-        messages.error(request, f"Export #{job.pk} has no file to download ({job.status}).")
-        return redirect("exports:page")
-    response = redirect("exports:file", job_id=job.pk, token=link_token(job, request.user))
+        noun = kind.noun.capitalize()
+        messages.error(request, f"{noun} #{job.pk} has no file to download ({job.status}).")
+        return redirect(kind.list_page)
+    response = redirect(kind.file_view, job_id=job.pk, token=link_token(job, request.user))
     add_never_cache_headers(response)
     return response
 
 
-@login_required
-@require_GET
-def download_file(request: HttpRequest, job_id: int, token: str) -> HttpResponse:
-    job = _visible_job(request, job_id, "download")
+def serve_file(request: HttpRequest, job_id: int, token: str, kind: JobDownloads) -> HttpResponse:
+    """The file behind a signed link: the link, then the user's rights again, then the audit
+    event, and only then a byte of the file."""
+    job = kind.visible(request, job_id, "download")
     try:
         check_link_token(token, job, request.user)
     except LinkRefused as refused:
-        record_denial(context_for(request), f"download export #{job.pk}: link {refused.reason}")
-        return _refused(request, job, refused.message)
-    if not may_download(request.user, job):
-        record_denial(context_for(request), f"download export #{job.pk}")
-        return _refused(request, job, "Your export rights no longer cover this export.")
+        what = f"download {kind.noun} #{job.pk}: link {refused.reason}"
+        record_denial(context_for(request), what)
+        return _link_refused(request, job, refused.message)
+    if not kind.may_download(request.user, job):
+        record_denial(context_for(request), f"download {kind.noun} #{job.pk}")
+        return _link_refused(request, job, kind.not_covered)
     path = job_file(job)
     if path is None:
-        raise Http404("This export has no file (it is not done, or its file was removed).")
-    record_download(context_for(request), job)
-    return file_response(job, path)
+        raise Http404(f"This {kind.noun} has no file (it is not done, or its file was removed).")
+    kind.record_download(context_for(request), job)
+    return file_response(job, path, kind.download_name(job))
 
 
-def _refused(request: HttpRequest, job: ExportJob, message: str) -> HttpResponse:
+def _link_refused(request: HttpRequest, job: Job, message: str) -> HttpResponse:
     response = render(
         request, "exports/link_refused.html", {"job": job, "message": message}, status=403
     )
     add_never_cache_headers(response)
     return response
+
+
+EXPORT_DOWNLOADS = JobDownloads(
+    noun="export",
+    visible=_visible_job,
+    may_download=may_download,
+    not_covered="Your export rights no longer cover every site in this export.",
+    list_page="exports:page",
+    file_view="exports:file",
+    record_download=record_download,
+)
+
+
+@login_required
+@require_GET
+def download(request: HttpRequest, job_id: int) -> HttpResponse:
+    return start_download(request, job_id, EXPORT_DOWNLOADS)
+
+
+@login_required
+@require_GET
+def download_file(request: HttpRequest, job_id: int, token: str) -> HttpResponse:
+    return serve_file(request, job_id, token, EXPORT_DOWNLOADS)
