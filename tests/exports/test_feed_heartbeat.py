@@ -23,13 +23,14 @@ from exports.tasks import run_feed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-STALE_SECONDS = 1
+STALE_SECONDS = 2
 
 
 @pytest.fixture
 def slow_platform_query(monkeypatch, settings):
-    """`slow_platform_query(during)`: each report source's platform query takes three stale
-    periods, and `during(job_id)` runs in the middle of the first one."""
+    """`slow_platform_query(during)`: each report source's platform query takes one and a half
+    stale periods, and `during(job_id)` runs after one and a quarter of the first one, when a
+    job that wrote no heartbeat since it started would be taken for lost."""
     if connection.vendor != "postgresql":
         # Never a silent skip in CI: tests/conftest.py refuses to run CI on anything else.
         pytest.skip("a heartbeat beside a running query needs PostgreSQL")
@@ -41,11 +42,11 @@ def slow_platform_query(monkeypatch, settings):
         calls = []
 
         def slow(report_source, *, cases):
-            time.sleep(1.5 * STALE_SECONDS)
+            time.sleep(1.25 * STALE_SECONDS)
             if not calls:
                 during(FeedJob.objects.get().pk)
             calls.append(report_source)
-            time.sleep(1.5 * STALE_SECONDS)
+            time.sleep(0.25 * STALE_SECONDS)
             return real(report_source, cases=cases)
 
         monkeypatch.setattr(feedsql, "platform_tables", slow)
