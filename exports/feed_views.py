@@ -27,9 +27,7 @@ from casereports.audit import context_for
 from casereports.models import REPORT_SOURCES, Site
 from casereports.services.cases import CaseServiceError, NotAllowed, record_denial
 from exports import feeds, services
-from exports.downloads import (
-    sees_all_jobs,
-)
+from exports.downloads import sees_all_jobs
 from exports.models import FeedJob, FeedVariant
 from exports.views import JobDownloads, job_status, serve_file, start_download
 
