@@ -2,9 +2,10 @@
 
 One query per dictionary version the cases were entered under: the record pipeline compiled
 to SQL (`casereports.rules_sql`) over the cases' stored `data`, then the cases counted once by
-all their grouping values together (the fine count), then the 63 tables summed from that: on
-PostgreSQL with `GROUP BY GROUPING SETS`, on SQLite (which has none) with a materialized fine
-count and one `GROUP BY` per table joined by `UNION ALL`. The cases are read once either way.
+all their grouping values together (the fine count): one scan of the cases, the same query on
+PostgreSQL and SQLite. The 63 tables are sums of the fine count, added up by `CountTables` as
+the federated command adds up its records. (Summing them in the database, with GROUPING SETS,
+sent back every table's rows, some 60 times as many as the fine count, and cost more there too.)
 
 The central platform's `source` is the pseudonym's prefix and the country's English label; the
 database groups by the prefix and the raw country code, and the label is looked up here (the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 from django.db import connection, transaction
@@ -32,9 +34,7 @@ from exports.federated.tables import (
     EXTRA_VARIABLES,
     MAIN_VARIABLES,
     OUTCOMES,
-    TABLE_SPECS,
     CountTables,
-    TableSpec,
     cell,
     central_source,
 )
@@ -43,7 +43,6 @@ COUNTED_STATUSES = (CaseStatus.SUBMITTED, CaseStatus.LOCKED)
 COUNTRY_FIELD = "covid19_country"
 PREFIX_COLUMN = "_prefix"
 COUNT_COLUMN = "_count"
-SPEC_COLUMN = "_table"
 # Every value a table groups by except `source`, which the prefix and country stand for.
 VALUES = ("covid19_diagnosis", *MAIN_VARIABLES, *OUTCOMES, *EXTRA_VARIABLES)
 FINE = (PREFIX_COLUMN, COUNTRY_FIELD, *VALUES)
@@ -102,7 +101,7 @@ def _count_version(tables: CountTables, version: DictionaryVersion, cases: Query
                 rows = cursor.execute(query, params).fetchall()
             finally:
                 cursor.close()
-    fold_rows(tables, rows, countries, dialect)
+    fold_rows(tables, rows, countries)
 
 
 def tables_query(
@@ -113,9 +112,9 @@ def tables_query(
     source_params: list,
     tables: CountTables,
 ) -> tuple[str, list]:
-    """The query and its parameters: rows of (table, prefix, country code, values, count);
-    see `fold_rows`. `source` is a parenthesised SELECT of `id` and `data` (the cases), with
-    `source_params`."""
+    """The fine count's query and its parameters: rows of (pseudonym prefix, country code,
+    the 22 values, count); see `fold_rows`. `source` is a parenthesised SELECT of `id` and
+    `data` (the cases), with `source_params`."""
     record_id = dictionary.record_id
     pipeline, params = pipeline_ctes(
         dictionary,
@@ -138,9 +137,7 @@ def tables_query(
         f"SELECT {fine_columns}, count(*) AS {COUNT_COLUMN} FROM ({derived}) AS _derived "
         f"GROUP BY {fine_columns}"
     )
-    if dialect == "postgresql":
-        return f"WITH {pipeline}, {_grouping_sets(fine)}", params
-    return f"WITH {pipeline}, {_union_all(fine)}", params
+    return f"WITH {pipeline} {fine}", params
 
 
 def _prefix_sql(secret_name: str, dialect: str) -> str:
@@ -153,70 +150,14 @@ def _prefix_sql(secret_name: str, dialect: str) -> str:
     )
 
 
-def _grouping_sets(fine: str) -> str:
-    """PostgreSQL: the 63 tables as grouping sets of the fine count; GROUPING() of the outcome
-    and extra columns tells which table a row belongs to."""
-    common = [PREFIX_COLUMN, COUNTRY_FIELD, "covid19_diagnosis", *MAIN_VARIABLES]
-    varying = [*OUTCOMES, *EXTRA_VARIABLES]
-    sets = ", ".join(
-        "(" + ", ".join(quote(n) for n in (*common, spec.outcome, spec.extra)) + ")"
-        for spec in TABLE_SPECS
-    )
-    grouping = ", ".join(quote(name) for name in varying)
-    select = ", ".join(quote(name) for name in (*common, *varying))
-    return (
-        f"_fine AS ({fine}) "
-        f"SELECT GROUPING({grouping}) AS {SPEC_COLUMN}, {select}, "
-        f"CAST(sum({COUNT_COLUMN}) AS bigint) FROM _fine GROUP BY GROUPING SETS ({sets})"
-    )
-
-
-def _union_all(fine: str) -> str:
-    """SQLite: the fine count materialized once, then one GROUP BY per table."""
-    common = [PREFIX_COLUMN, COUNTRY_FIELD, "covid19_diagnosis", *MAIN_VARIABLES]
-    parts = []
-    for index, spec in enumerate(TABLE_SPECS):
-        columns = ", ".join(quote(n) for n in (*common, spec.outcome, spec.extra))
-        parts.append(
-            f"SELECT {index} AS {SPEC_COLUMN}, {columns}, sum({COUNT_COLUMN}) "
-            f"FROM _fine GROUP BY {columns}"
-        )
-    return f"_fine AS MATERIALIZED ({fine}) " + " UNION ALL ".join(parts)
-
-
-def _spec_of_mask() -> dict[int, TableSpec]:
-    """GROUPING(outcomes..., extras...) of each grouping set: bit set = not grouped."""
-    varying = [*OUTCOMES, *EXTRA_VARIABLES]
-    masks = {}
-    for spec in TABLE_SPECS:
-        mask = 0
-        for position, name in enumerate(varying):
-            if name not in (spec.outcome, spec.extra):
-                mask |= 1 << (len(varying) - 1 - position)
-        masks[mask] = spec
-    return masks
-
-
-def fold_rows(
-    tables: CountTables, rows: list[tuple], countries: dict[str, str], dialect: str
-) -> None:
-    """Add the rows of `tables_query` to the tables, `source` built from the prefix and the
-    country's label (`countries`: code -> label)."""
-    postgres = dialect == "postgresql"
-    by_mask = _spec_of_mask()
-    grouped: dict[TableSpec, list[tuple[tuple[str, ...], int]]] = {s: [] for s in TABLE_SPECS}
-    for row in rows:
-        spec = by_mask[row[0]] if postgres else TABLE_SPECS[row[0]]
-        prefix, country, diagnosis, *rest = row[1:]
-        mains, varying = rest[: len(MAIN_VARIABLES)], rest[len(MAIN_VARIABLES) : -1]
-        if postgres:  # every outcome and extra column is there, those not grouped NULL
-            outcome = varying[OUTCOMES.index(spec.outcome)]
-            extra = varying[len(OUTCOMES) + EXTRA_VARIABLES.index(spec.extra)]
-        else:
-            outcome, extra = varying
-        count = row[-1]
-        source = central_source(prefix or "", countries.get(country or "", ""))
-        cells = (cell(diagnosis), source, *(cell(v) for v in mains), cell(outcome), cell(extra))
-        grouped[spec].append((cells, int(count)))
-    for spec, spec_rows in grouped.items():
-        tables.add_table_rows(spec, spec_rows)
+def fold_rows(tables: CountTables, rows: Iterable[tuple], countries: dict[str, str]) -> None:
+    """Count the fine count's rows (`tables_query`) into the tables, `source` built from the
+    prefix and the country's label (`countries`: code -> label)."""
+    sources: dict[tuple[str, str], str] = {}
+    for prefix, country, diagnosis, *rest in rows:
+        count = rest.pop()
+        source = sources.get((prefix, country))
+        if source is None:
+            label = countries.get(country or "", "")
+            source = sources[prefix, country] = central_source(prefix or "", label)
+        tables.add((cell(diagnosis), source, *map(cell, rest)), int(count))
