@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from django.db import connection, transaction
@@ -88,20 +88,27 @@ def _count_version(tables: CountTables, version: DictionaryVersion, cases: Query
         dictionary, rules, dialect, f"({source_sql})", list(source_params), tables
     )
     countries = dict(dictionary.field(COUNTRY_FIELD).choices)
+    # The rows are streamed (a server-side cursor on PostgreSQL) and folded as they come: the
+    # fine count can have as many rows as there are cases.
     with transaction.atomic():
         connection.ensure_connection()
         if dialect == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")  # compiling it costs more than it saves
+            with connection.chunked_cursor() as cursor:
                 cursor.execute(query, params)
-                rows = cursor.fetchall()
+                fold_rows(tables, _batched(cursor), countries)
         else:
             cursor = connection.connection.cursor()
             try:
-                rows = cursor.execute(query, params).fetchall()
+                fold_rows(tables, cursor.execute(query, params), countries)
             finally:
                 cursor.close()
-    fold_rows(tables, rows, countries)
+
+
+def _batched(cursor, size: int = 5000) -> Iterator[tuple]:
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
 def tables_query(
