@@ -125,20 +125,24 @@ def feed_records() -> list[dict[str, str]]:
     return records
 
 
+def fine_count_query(dialect: str, tables: CountTables) -> tuple[str, list]:
+    shipped = core_dictionary()
+    inputs = "(SELECT id, data FROM feed_input)"
+    return tables_query(shipped.dictionary, shipped.rules, dialect, inputs, [], tables)
+
+
+def fold_and_compare(tables: CountTables, rows: list[tuple], records: list[dict]) -> None:
+    countries = dict(core_dictionary().dictionary.field("covid19_country").choices)
+    fold_rows(tables, rows, countries)
+    assert_same_tables(tables, python_tables(records, tables.report_source))
+
+
 @pytest.mark.parametrize("report_source", SOURCES)
 def test_postgres_query_equals_the_python_pipeline(postgres_dsn, report_source):
     """PostgreSQL's fine count, run directly (the suite may be on SQLite)."""
-    shipped = core_dictionary()
     records = feed_records()
     tables = CountTables(report_source)
-    query, params = tables_query(
-        shipped.dictionary,
-        shipped.rules,
-        "postgresql",
-        "(SELECT id, data FROM feed_input)",
-        [],
-        tables,
-    )
+    query, params = fine_count_query("postgresql", tables)
     with psycopg.connect(postgres_dsn) as connection:
         cursor = connection.cursor()
         cursor.execute("SET LOCAL jit = off")
@@ -150,25 +154,15 @@ def test_postgres_query_equals_the_python_pipeline(postgres_dsn, report_source):
         cursor.execute(query, params)
         rows = cursor.fetchall()
         connection.rollback()
-    countries = dict(shipped.dictionary.field("covid19_country").choices)
-    fold_rows(tables, rows, countries)
-    assert_same_tables(tables, python_tables(records, report_source))
+    fold_and_compare(tables, rows, records)
 
 
 @pytest.mark.parametrize("report_source", SOURCES)
 def test_sqlite_query_equals_the_python_pipeline(report_source):
     """SQLite's fine count, run directly (CI runs on PostgreSQL)."""
-    shipped = core_dictionary()
     records = feed_records()
     tables = CountTables(report_source)
-    query, params = tables_query(
-        shipped.dictionary,
-        shipped.rules,
-        "sqlite",
-        "(SELECT id, data FROM feed_input)",
-        [],
-        tables,
-    )
+    query, params = fine_count_query("sqlite", tables)
     with sqlite3.connect(":memory:") as connection:
         connection.execute("CREATE TABLE feed_input (id integer, data text)")
         connection.executemany(
@@ -176,6 +170,4 @@ def test_sqlite_query_equals_the_python_pipeline(report_source):
             [(number, json.dumps(record)) for number, record in enumerate(records)],
         )
         rows = connection.execute(query, params).fetchall()
-    countries = dict(shipped.dictionary.field("covid19_country").choices)
-    fold_rows(tables, rows, countries)
-    assert_same_tables(tables, python_tables(records, report_source))
+    fold_and_compare(tables, rows, records)
