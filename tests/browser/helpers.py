@@ -5,14 +5,21 @@ every console error, every uncaught script error and every Content-Security-Poli
 (the `securitypolicyviolation` event, reported from every page the context loads). At the end
 `assert_clean()` fails naming what went wrong, and `assert_catches_csp_violations(page)` proves
 the watch is not blind: it makes the page break the policy on purpose and checks it was seen.
+
+`log_in(page, server_url, user, landing)` logs a user in as a person does: password, then the
+two-factor code, then the page they asked for. `follow_job_row(row, run)` watches a queued job's
+row on an open page turn to done while `run()` runs the job.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from playwright.sync_api import ConsoleMessage, Page, Request
+from cases.conftest import PASSWORD
+from helpers_auth import confirmed_device, totp_code
+from playwright.sync_api import ConsoleMessage, Locator, Page, Request, expect
 
 REPORT_BINDING = "gdsiReportCspViolation"
 # Runs before the page's own scripts on every document the context loads. Init scripts and
@@ -92,3 +99,27 @@ def watch(page: Page, server_url: str) -> BrowserWatch:
     context.on("console", watched._on_console)
     page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
     return watched
+
+
+def log_in(page: Page, server: str, user, landing: str | None = None) -> None:
+    """Password, two-factor code, and on to `landing` (without one, where login sends
+    everyone: the case list)."""
+    device = confirmed_device(user)
+    page.goto(f"{server}/accounts/login/" + (f"?next={landing}" if landing else ""))
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text(user.username)
+    page.get_by_label("Code").fill(totp_code(device))
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(f"{server}{landing or '/cases/'}")
+
+
+def follow_job_row(row: Locator, run: Callable[[], object]) -> None:
+    """A queued job's row (export or feed) learns by polling that `run()` finished the job."""
+    expect(row.locator('[data-role="status"]')).to_have_text("Queued")
+    expect(row.locator('[data-role="download"]')).to_be_hidden()
+    run()
+    expect(row.locator('[data-role="status"]')).to_have_text("Done", timeout=10_000)
+    expect(row.locator('[data-role="progress"]')).to_have_attribute("aria-valuenow", "100")

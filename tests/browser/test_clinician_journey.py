@@ -12,13 +12,11 @@ import re
 
 import pytest
 from cases.conftest import *  # noqa: F403 - the case fixtures (core_version, clinician_a, ...)
-from cases.conftest import PASSWORD
-from helpers_auth import confirmed_device, totp_code
 from playwright.sync_api import Page, expect
 
 from casereports.models import Case, CaseStatus
 
-from .helpers import watch
+from .helpers import log_in, watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,19 +50,8 @@ def expect_saved(page: Page, text: str) -> None:
 # --- the steps -------------------------------------------------------------------------------
 
 
-def log_in_with_two_factor(page: Page, server: str, user) -> None:
-    device = confirmed_device(user)
-    page.goto(f"{server}/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
-    expect(page.get_by_role("main")).to_contain_text(user.username)
-    page.get_by_label("Code").fill(totp_code(device))
-    page.get_by_role("button", name="Verify").click()
-
-    expect(page).to_have_url(f"{server}/cases/")
+def log_in_as_clinician(page: Page, server: str, user) -> None:
+    log_in(page, server, user)
     expect(page.get_by_role("heading", name="Cases", exact=True)).to_be_visible()
     expect(page.get_by_test_id("username")).to_have_text(user.username)
 
@@ -272,7 +259,7 @@ def test_a_clinician_reports_a_case_from_login_to_history(
     server = live_server.url
     watched = watch(page, server)
 
-    log_in_with_two_factor(page, server, clinician_a)
+    log_in_as_clinician(page, server, clinician_a)
     case = start_case(page)
     hospital_stay_then_not(page, case)
     live_range_checks(page, case, watched.server_calls)

@@ -20,10 +20,8 @@ from pathlib import Path
 
 import pytest
 from cases.conftest import *  # noqa: F403 - the case fixtures (core_version, site_a, make_user)
-from cases.conftest import PASSWORD
 from cases.helpers import submitted_case
 from federated.command_helpers import case, rewrite_zip, run_command, write_csv, zip_texts
-from helpers_auth import confirmed_device, totp_code
 from playwright.sync_api import Page, expect
 
 from exports import feeds
@@ -32,7 +30,7 @@ from exports.federated.tables import TABLE_SPECS, CountTables, central_source
 from exports.models import FederatedUpload, FeedJob
 from exports.tasks import run_feed
 
-from .helpers import watch
+from .helpers import follow_job_row, log_in, watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -91,19 +89,6 @@ def tampered_copy(result: Path) -> tuple[Path, str]:
     with pytest.raises(ResultError) as refused:
         read_result_zip(forged)
     return forged, str(refused.value)
-
-
-def log_in(page: Page, server: str, user, landing: str) -> None:
-    device = confirmed_device(user)
-    page.goto(f"{server}/accounts/login/?next={landing}")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
-    page.get_by_label("Code").fill(totp_code(device))
-    page.get_by_role("button", name="Verify").click()
-    expect(page).to_have_url(f"{server}{landing}")
-    expect(page.get_by_test_id("username")).to_have_text(user.username)
 
 
 def log_out(page: Page) -> None:
@@ -190,12 +175,7 @@ def test_a_registry_uploads_its_tables_and_the_exporter_downloads_them_pooled(
         page.get_by_role("alert").filter(has_text=f"Feed #{job.pk} (exact) is queued")
     ).to_be_visible()
     row = page.locator(f'[data-testid="feed-job"][data-job-id="{job.pk}"]')
-    expect(row.locator('[data-role="status"]')).to_have_text("Queued")
-    expect(row.locator('[data-role="download"]')).to_be_hidden()
-
-    run_feed(job.pk)  # the page, already open, learns of it by polling
-    expect(row.locator('[data-role="status"]')).to_have_text("Done", timeout=10_000)
-    expect(row.locator('[data-role="progress"]')).to_have_attribute("aria-valuenow", "100")
+    follow_job_row(row, lambda: run_feed(job.pk))
     job.refresh_from_db()
     expect(row.locator('[data-role="sha256"]')).to_have_text(job.sha256)
     with page.expect_download() as started:

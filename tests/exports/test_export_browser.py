@@ -14,11 +14,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from browser.helpers import watch
+from browser.helpers import follow_job_row, log_in, watch
 from cases.conftest import *  # noqa: F403 - the case fixtures (dictionary, sites, users)
-from cases.conftest import PASSWORD
 from cases.helpers import submitted_case
-from helpers_auth import confirmed_device, totp_code
 from playwright.sync_api import Page, expect
 
 from exports import services
@@ -35,15 +33,8 @@ def queued_by_the_test(monkeypatch):
     monkeypatch.setattr(services, "enqueue", lambda job_id: None)
 
 
-def log_in(page: Page, server: str, user) -> None:
-    device = confirmed_device(user)
-    page.goto(f"{server}/accounts/login/?next=/exports/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(totp_code(device))
-    page.get_by_role("button", name="Verify").click()
-    expect(page).to_have_url(f"{server}/exports/")
+def log_in_as_exporter(page: Page, server: str, user) -> None:
+    log_in(page, server, user, "/exports/")
     expect(page.get_by_role("heading", name="Exports", exact=True)).to_be_visible()
 
 
@@ -55,7 +46,7 @@ def test_an_exporter_asks_for_each_profile_watches_it_finish_and_downloads_it(
     exporter = make_user("exporter-a", "exporter", site_a)
     server = live_server.url
     watched = watch(page, server)
-    log_in(page, server, exporter)
+    log_in_as_exporter(page, server, exporter)
 
     for name in PROFILES:
         page.get_by_label(name, exact=True).check()
@@ -64,12 +55,7 @@ def test_an_exporter_asks_for_each_profile_watches_it_finish_and_downloads_it(
         expect(alert).to_be_visible()
         job = ExportJob.objects.filter(requested_by=exporter, profile=name).get()
         row = page.locator(f'[data-job-id="{job.pk}"]')
-        expect(row.locator('[data-role="status"]')).to_have_text("Queued")
-        expect(row.locator('[data-role="download"]')).to_be_hidden()
-
-        run_export(job.pk)  # the page, already open, learns of it by polling
-        expect(row.locator('[data-role="status"]')).to_have_text("Done", timeout=10_000)
-        expect(row.locator('[data-role="progress"]')).to_have_attribute("aria-valuenow", "100")
+        follow_job_row(row, lambda: run_export(job.pk))
         expect(row.locator('[data-role="progress-bar"]')).to_have_text("100%")
         expect(row.locator('[data-role="cancel"]')).to_be_hidden()
         job.refresh_from_db()
