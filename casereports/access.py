@@ -19,6 +19,7 @@ from casereports.roles import (
     LOCK_CASES,
     MANAGE_MEMBERS,
     ROLES,
+    TRIAGE_REPORTS,
     UPLOAD_COUNTS,
     VIEW_AGGREGATES,
     VIEW_ALL_SITES,
@@ -182,6 +183,28 @@ def can_request_feed(user) -> bool:
 def can_download_publication(user) -> bool:
     """The small-cell-suppressed feed: whoever may request feeds, and analysts (aggregates)."""
     return can_request_feed(user) or has_permission(user, VIEW_AGGREGATES)
+
+
+def can_triage(user, site: Site | int) -> bool:
+    """Triage a patient's own report: at a site where the user triages, or anywhere for a
+    central role that triages and sees every site."""
+    site_id = site if isinstance(site, int) else site.pk
+    if has_permission(user, TRIAGE_REPORTS, site_id):
+        return True
+    return sees_all_sites(user) and has_permission(user, TRIAGE_REPORTS)
+
+
+def triage_cases(user, cases: QuerySet[Case] | None = None) -> QuerySet[Case]:
+    """The patients' own reports the user triages."""
+    from casereports.models import Case
+
+    cases = Case.objects.all() if cases is None else cases
+    cases = cases.filter(patient_report__isnull=False)
+    if not has_permission(user, TRIAGE_REPORTS):
+        return cases.none()
+    if sees_all_sites(user):
+        return cases
+    return cases.filter(site_id__in=site_ids_with(user, TRIAGE_REPORTS))
 
 
 def role_at(user, site_id: int | None) -> str:

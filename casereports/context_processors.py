@@ -11,10 +11,12 @@ def navigation(request) -> dict[str, bool]:
             "can_export": False,
             "can_see_feeds": False,
             "can_upload_counts": False,
+            "can_triage": False,
         }
     return {
         "can_manage_members": access.has_permission(user, access.MANAGE_MEMBERS),
         "can_export": access.has_permission(user, access.EXPORT_DATA),
         "can_see_feeds": access.can_download_publication(user),
         "can_upload_counts": access.has_permission(user, access.UPLOAD_COUNTS),
+        "can_triage": access.has_permission(user, access.TRIAGE_REPORTS),
     }

@@ -28,6 +28,7 @@ from django.forms.utils import ErrorDict
 from django.http import QueryDict
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, gettext_lazy
 
 from casereports import entry
 from casereports.dictionary import DataDictionary
@@ -38,9 +39,11 @@ from casereports.dictionary.validation_types import (
     VALIDATORS,
     canonical_validation,
 )
+from casereports.i18n import messages as entry_messages
+from casereports.textlayers import CLINICIANS, PATIENTS, Texts, base_texts
 
 NOT_ON_FORM_TAGS = ("@HIDDEN", "@HIDDEN-FORM")
-UPLOAD_NOTE = "File uploads are not supported here: keep the document at your site."
+UPLOAD_NOTE = gettext_lazy("File uploads are not supported here: keep the document at your site.")
 CONFIRM_PREFIX = "confirm__"
 SLIDER_RANGE = ("0", "100")  # REDCap's default slider scale
 SHORT_CHOICE_LABEL = 24  # radios with a few short choices sit on one line
@@ -50,24 +53,33 @@ def form_title(form: str) -> str:
     return form.replace("_", " ").strip().capitalize()
 
 
-def on_page(f: Field) -> bool:
-    """Whether the clinician's form shows this field at all."""
-    return not any(tag in f.action_tags for tag in NOT_ON_FORM_TAGS)
+def text_audience(audience: str) -> str:
+    """The text layers' name for an entry audience."""
+    return PATIENTS if audience == entry.PATIENT else CLINICIANS
 
 
-def page_fields(dictionary: DataDictionary, form: str) -> list[Field]:
+def on_page(f: Field, audience: str = entry.CLINICIAN) -> bool:
+    """Whether the audience's form shows this field at all."""
+    if any(tag in f.action_tags for tag in NOT_ON_FORM_TAGS):
+        return False
+    return not (audience == entry.PATIENT and "@GDSI-CLINICIAN-ONLY" in f.action_tags)
+
+
+def page_fields(
+    dictionary: DataDictionary, form: str, audience: str = entry.CLINICIAN
+) -> list[Field]:
     """The fields of `form` the page shows (questions, calcs, texts), in dictionary order."""
-    return [f for f in dictionary.fields if f.form == form and on_page(f)]
+    return [f for f in dictionary.fields if f.form == form and on_page(f, audience)]
 
 
-def input_fields(dictionary: DataDictionary, form: str) -> list[Field]:
+def input_fields(
+    dictionary: DataDictionary, form: str, audience: str = entry.CLINICIAN
+) -> list[Field]:
     """The fields of `form` the page has an input for."""
-    return [f for f in page_fields(dictionary, form) if entry.is_entered(f)]
+    return [f for f in page_fields(dictionary, form, audience) if entry.is_entered(f, audience)]
 
 
-def answer_sentence(message: str) -> str:
-    """A service message ("is not a number") as a sentence under the question."""
-    return f"This answer {message.rstrip('.')}."
+answer_sentence = entry_messages.answer_sentence
 
 
 # --- values between the record and the widgets ---------------------------------------------
@@ -136,7 +148,7 @@ class SliderInput(forms.Widget):
         labels = format_html_join(
             "", '<span class="gdsi-slider-label">{}</span>', ((label,) for label in self.labels)
         )
-        shown = value if value else "not answered"
+        shown = value if value else gettext("not answered")
         number = (
             format_html('<output class="ms-2" data-slider-number="{}">{}</output>', name, shown)
             if self.show_number
@@ -148,7 +160,7 @@ class SliderInput(forms.Widget):
             '<input type="range" class="form-range" id="{id}" min="{low}" max="{high}" '
             'value="{position}" data-slider-for="{name}"{disabled}>{number}'
             '<button type="button" class="btn btn-link btn-sm" data-slider-clear="{name}"'
-            "{disabled}>Clear</button></div>"
+            "{disabled}>{clear}</button></div>"
             '<div class="d-flex justify-content-between small text-body-secondary">{labels}</div>',
             name=name,
             value=value,
@@ -159,6 +171,7 @@ class SliderInput(forms.Widget):
             disabled=SafeString(" disabled") if disabled else "",
             number=number,
             labels=labels,
+            clear=gettext("Clear"),
         )
 
     def value_from_datadict(self, data, files, name):
@@ -213,21 +226,23 @@ def _text_widget(f: Field) -> forms.Widget:
     return forms.TextInput(attrs={"autocomplete": "off"})
 
 
-def _django_field(f: Field) -> forms.Field:
+def _django_field(f: Field, texts: Texts, audience: str) -> forms.Field:
     common: dict[str, Any] = {
-        "label": f.label,
-        "required": entry.is_required(f),  # shown with a marker; enforced on submit only
-        "help_text": escape(f.note),
+        "label": texts.label(f),
+        # shown with a marker; enforced on submit only
+        "required": entry.is_required(f, audience),
+        "help_text": escape(texts.note(f)),
     }
     kind = f.field_type
+    choices = texts.choices(f)
     if kind == "checkbox":
         return forms.MultipleChoiceField(
-            choices=f.choices, widget=forms.CheckboxSelectMultiple, **common
+            choices=choices, widget=forms.CheckboxSelectMultiple, **common
         )
     if kind in {"radio", "yesno", "truefalse"}:
-        return forms.ChoiceField(choices=f.choices, widget=forms.RadioSelect, **common)
+        return forms.ChoiceField(choices=choices, widget=forms.RadioSelect, **common)
     if kind == "dropdown":
-        return forms.ChoiceField(choices=[("", "— choose —"), *f.choices], **common)
+        return forms.ChoiceField(choices=[("", gettext("— choose —")), *choices], **common)
     if kind == "notes":
         return forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), **common)
     if kind == "slider":
@@ -277,7 +292,7 @@ class SoftRangeWarning(LayoutObject):
             '<p class="mb-1" data-warning-text>{text}</p>'
             '<div class="form-check"><input class="form-check-input" type="checkbox" '
             'name="{prefix}{name}" id="confirm-{name}" value="1"{checked}>'
-            '<label class="form-check-label" for="confirm-{name}">I confirm this value</label>'
+            '<label class="form-check-label" for="confirm-{name}">{confirm}</label>'
             "</div></div>",
             name=self.name,
             prefix=CONFIRM_PREFIX,
@@ -285,6 +300,7 @@ class SoftRangeWarning(LayoutObject):
             hidden=SafeString("") if warning or confirmed else SafeString(" hidden"),
             text=answer_sentence(warning) if warning else "",
             checked=SafeString(" checked") if confirmed else "",
+            confirm=gettext("I confirm this value"),
         )
 
 
@@ -300,7 +316,8 @@ class FieldErrors(LayoutObject):
         errors = form.errors.get(self.name, [])
         return format_html(
             '<div class="invalid-feedback gdsi-error{shown}" id="error-{name}" '
-            'data-error-for="{name}" data-server-error="{server}">{messages}</div>',
+            'data-error-for="{name}" data-server-error="{server}" aria-live="polite">'
+            "{messages}</div>",
             shown=" d-block" if errors else "",
             name=self.name,
             server="1" if errors else "",
@@ -322,14 +339,14 @@ def _question(f: Field) -> LayoutObject:
     return Div(*parts, css_id=f"field-{f.name}", css_class="gdsi-field", data_field=f.name)
 
 
-def _display(f: Field, record: Mapping[str, str]) -> Markup:
+def _display(f: Field, record: Mapping[str, str], texts: Texts) -> Markup:
     """A field the page shows without an input: text, a computed value, a read-only value."""
     if f.field_type == "descriptive":
-        body = format_html('<p class="mb-1">{}</p>', f.label)
+        body = format_html('<p class="mb-1">{}</p>', texts.label(f))
     elif f.field_type == "file":
         body = format_html(
             '<div class="form-label">{}</div><p class="text-body-secondary mb-0">{}</p>',
-            f.label,
+            texts.label(f),
             UPLOAD_NOTE,
         )
     else:
@@ -341,12 +358,12 @@ def _display(f: Field, record: Mapping[str, str]) -> Markup:
             '<div class="form-label">{label}</div><div class="d-flex gap-1">'
             '<output id="calc-{name}" class="fw-semibold" data-output-for="{name}" '
             'aria-live="polite">{value}</output>{unit}</div>',
-            label=f.label,
+            label=texts.label(f),
             name=f.name,
             value=value,
             unit=format_html("<span>{}</span>", unit) if isinstance(unit, str) else "",
         )
-    note = format_html('<div class="form-text">{}</div>', f.note) if f.note else ""
+    note = format_html('<div class="form-text">{}</div>', texts.note(f)) if f.note else ""
     kind = "calc" if f.calc_ast is not None else f.field_type
     return Markup(
         format_html(
@@ -360,12 +377,16 @@ def _display(f: Field, record: Mapping[str, str]) -> Markup:
     )
 
 
-def _sections(fields: Iterable[Field], record: Mapping[str, str]) -> list[LayoutObject]:
+def _sections(
+    fields: Iterable[Field], record: Mapping[str, str], texts: Texts, audience: str
+) -> list[LayoutObject]:
     sections: list[list] = [["", []]]
     for f in fields:
         if f.section_header:
-            sections.append([f.section_header, []])
-        sections[-1][1].append(_question(f) if entry.is_entered(f) else _display(f, record))
+            sections.append([texts.section_header(f), []])
+        sections[-1][1].append(
+            _question(f) if entry.is_entered(f, audience) else _display(f, record, texts)
+        )
     layout = []
     for header, items in sections:
         if not items:
@@ -395,14 +416,20 @@ class EntryForm(forms.Form):
         *,
         data: QueryDict | None = None,
         read_only: bool = False,
+        audience: str = entry.CLINICIAN,
+        texts: Texts | None = None,
     ) -> None:
         self.dictionary, self.form_name, self.record = dictionary, form_name, record
-        self.inputs = input_fields(dictionary, form_name)
+        self.audience = audience
+        self.texts = texts or base_texts(dictionary, text_audience(audience))
+        self.inputs = input_fields(dictionary, form_name, audience)
         initial = {f.name: widget_value(f, record) for f in self.inputs}
         super().__init__(data=data, initial=initial, auto_id="input-%s")
         for f in self.inputs:
-            self.fields[f.name] = _django_field(f)
+            self.fields[f.name] = _django_field(f, self.texts, audience)
             self.fields[f.name].disabled = read_only
+            described = [f"error-{f.name}"] + ([f"input-{f.name}_helptext"] if f.note else [])
+            self.fields[f.name].widget.attrs["aria-describedby"] = " ".join(described)
         self.entry_warnings: dict[str, str] = {}
         self.read_only = read_only
 
@@ -418,7 +445,12 @@ class EntryForm(forms.Form):
         helper.disable_csrf = True
         helper.form_show_errors = False  # FieldErrors shows them, under every kind of widget
         helper.layout = Layout(
-            *_sections(page_fields(self.dictionary, self.form_name), self.record)
+            *_sections(
+                page_fields(self.dictionary, self.form_name, self.audience),
+                self.record,
+                self.texts,
+                self.audience,
+            )
         )
         return helper
 
@@ -433,6 +465,12 @@ class EntryForm(forms.Form):
                 values[f.name] = stored_text(f, self.data.get(f.name, ""))
         return values
 
+    def show_errors_as_invalid(self) -> None:
+        """aria-invalid on every input whose question has an error (screen readers say so)."""
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-invalid"] = "true"
+
     def confirmed_fields(self) -> list[str]:
         return [
             f.name
@@ -446,6 +484,7 @@ class EntryForm(forms.Form):
             name = name.split("___", 1)[0]
             if name in self.fields:
                 self.add_error(name, [answer_sentence(message) for message in messages])
+        self.show_errors_as_invalid()
         self.entry_warnings.update(
             {name: message for name, message in result.warnings.items() if name in self.fields}
         )
@@ -454,22 +493,28 @@ class EntryForm(forms.Form):
         for f in fields:
             if f.name in self.fields:
                 self.add_error(f.name, answer_sentence("is required"))
+        self.show_errors_as_invalid()
 
     def problems(self) -> list[dict[str, str]]:
         """For the summary at the top: each question that needs attention, in page order."""
         listed = []
         for f in self.inputs:
+            label = self.texts.label(f)
             if f.name in self.errors:
-                listed.append({"name": f.name, "label": f.label, "text": self.errors[f.name][0]})
+                listed.append({"name": f.name, "label": label, "text": self.errors[f.name][0]})
             elif f.name in self.entry_warnings:
                 text = answer_sentence(self.entry_warnings[f.name])
-                listed.append({"name": f.name, "label": f.label, "text": text})
+                listed.append({"name": f.name, "label": label, "text": text})
         return listed
 
     def client_spec(self) -> dict[str, Any]:
         """What entry.js needs: this page's questions and every branching and calc AST."""
         return {
-            "fields": [_client_field(f) for f in page_fields(self.dictionary, self.form_name)],
+            "fields": [
+                _client_field(f, self.texts, self.audience)
+                for f in page_fields(self.dictionary, self.form_name, self.audience)
+            ],
+            "messages": entry_messages.client_messages(),
             "logic": [
                 {
                     "name": f.name,
@@ -485,15 +530,15 @@ class EntryForm(forms.Form):
         }
 
 
-def _client_field(f: Field) -> dict[str, Any]:
+def _client_field(f: Field, texts: Texts, audience: str) -> dict[str, Any]:
     validation = canonical_validation(f.validation)
     step = f.tag("@GDSI-STEP")
     unit = f.tag("@GDSI-UNIT")
     return {
         "name": f.name,
-        "label": f.label,
+        "label": texts.label(f),
         "type": f.field_type,
-        "entered": entry.is_entered(f),
+        "entered": entry.is_entered(f, audience),
         "validation": validation,
         "kind": (
             "number"
@@ -514,7 +559,7 @@ def _client_field(f: Field) -> dict[str, Any]:
         "soft": entry.is_soft_range(f),
         "maxToday": "@GDSI-MAX-TODAY" in f.action_tags,
         "step": step if isinstance(step, str) and validation in NUMERIC_TYPES else "",
-        "required": entry.is_required(f),
+        "required": entry.is_required(f, audience),
         "keys": entry.storage_keys(f),
         "codes": f.choice_codes(),
         "branching": f.branching_ast,

@@ -86,6 +86,15 @@ class CaseQuerySet(models.QuerySet):
 
         return visible_cases(user, self)
 
+    def shareable(self) -> "CaseQuerySet":
+        """Cases that may leave the platform (exports, feeds, dashboards): consent not
+        withdrawn, and no patient report triaged as a duplicate or as spam."""
+        from casereports.selfreport.models import WITHHELD_TRIAGE
+
+        return self.filter(consent_withdrawn=False).exclude(
+            patient_report__triage__in=WITHHELD_TRIAGE
+        )
+
 
 class Case(models.Model):
     """One case report. Written only through `casereports.services.cases`.
@@ -208,3 +217,13 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head at event {self.last_event_id}"
+
+
+# The patient self-report's tables belong to this app (and its migrations).
+from casereports.selfreport.models import (  # noqa: E402, F401
+    ConsentDocument,
+    ConsentRecord,
+    ExternalInitiative,
+    PatientReport,
+    SelfReportProject,
+)

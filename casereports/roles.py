@@ -23,6 +23,9 @@ IMPORT_DATA = "import_data"
 EXPORT_DATA = "export_data"
 VIEW_AGGREGATES = "view_aggregates"
 ADMINISTER = "administer"
+# Accept, mark duplicate or mark spam the patients' own reports (a site manager for the site's
+# link, central data managers and administrators for every site).
+TRIAGE_REPORTS = "triage_reports"
 # A registry's federated count tables (never rows): upload them for the member's site.
 UPLOAD_COUNTS = "upload_counts"
 
@@ -33,12 +36,12 @@ ROLES: dict[str, Role] = {
         Role(
             "site_manager",
             "Site manager",
-            frozenset({VIEW_CASES, EDIT_CASES, LOCK_CASES, MANAGE_MEMBERS}),
+            frozenset({VIEW_CASES, EDIT_CASES, LOCK_CASES, MANAGE_MEMBERS, TRIAGE_REPORTS}),
         ),
         Role(
             "central_data_manager",
             "Central data manager",
-            frozenset({VIEW_CASES, VIEW_ALL_SITES, IMPORT_DATA}),
+            frozenset({VIEW_CASES, VIEW_ALL_SITES, IMPORT_DATA, TRIAGE_REPORTS}),
         ),
         Role("exporter", "Exporter", frozenset({EXPORT_DATA, VIEW_AGGREGATES})),
         Role("analyst", "Analyst", frozenset({VIEW_AGGREGATES})),
@@ -47,7 +50,15 @@ ROLES: dict[str, Role] = {
             "administrator",
             "Administrator",
             frozenset(
-                {VIEW_CASES, VIEW_ALL_SITES, IMPORT_DATA, EXPORT_DATA, VIEW_AGGREGATES, ADMINISTER}
+                {
+                    VIEW_CASES,
+                    VIEW_ALL_SITES,
+                    IMPORT_DATA,
+                    EXPORT_DATA,
+                    VIEW_AGGREGATES,
+                    ADMINISTER,
+                    TRIAGE_REPORTS,
+                }
             ),
         ),
     )

@@ -378,10 +378,9 @@ class FeedResult:
 
 def feed_cases(job: FeedJob) -> QuerySet[Case]:
     """The platform's cases a feed counts: submitted or locked, consent not withdrawn."""
-    return Case.objects.filter(
+    return Case.objects.shareable().filter(
         site_id__in=job.filters.get("sites") or [],
         status__in=services.DEFAULT_STATUSES,
-        consent_withdrawn=False,
     )
 
 

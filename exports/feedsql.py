@@ -50,8 +50,8 @@ FINE = (PREFIX_COLUMN, COUNTRY_FIELD, *VALUES)
 
 def counted_cases(report_source: str) -> QuerySet[Case]:
     """The cases of a report source the platform's tables count."""
-    return Case.objects.filter(
-        report_source=report_source, status__in=COUNTED_STATUSES, consent_withdrawn=False
+    return Case.objects.shareable().filter(
+        report_source=report_source, status__in=COUNTED_STATUSES
     )
 
 

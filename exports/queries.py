@@ -43,9 +43,7 @@ Records = Callable[[], Iterator[dict[str, Any]]]
 def job_cases(job: ExportJob) -> QuerySet[Case]:
     """Every case the job exports, in a stable order (by id)."""
     filters = job.filters
-    cases = Case.objects.filter(
-        site_id__in=filters.get("sites") or [], consent_withdrawn=False
-    ).order_by("pk")
+    cases = Case.objects.shareable().filter(site_id__in=filters.get("sites") or []).order_by("pk")
     if filters.get("report_sources"):
         cases = cases.filter(report_source__in=filters["report_sources"])
     if filters.get("statuses"):

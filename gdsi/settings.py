@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "casereports.middleware.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "casereports.i18n.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -84,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "casereports.context_processors.navigation",
+                "casereports.i18n.context.languages",
             ],
         },
     },
@@ -104,6 +106,18 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# Every page ships in these languages; a language is chosen by ?lang=, kept in the session (no
+# language cookie), else taken from the browser (casereports.i18n.middleware).
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("pt-br", "Português (Brasil)"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("it", "Italiano"),
+    ("ar", "العربية"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -183,7 +197,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Task modules beside the apps' tasks.py, and beat's look for due scheduled exports (hourly).
-CELERY_IMPORTS = ["exports.delivery", "exports.schedule"]
+CELERY_IMPORTS = ["exports.delivery", "exports.schedule", "casereports.selfreport.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "exports: run scheduled exports": {
         "task": "exports.run_scheduled_exports",
@@ -252,11 +266,49 @@ GDSI_EXPORT_STALE_SECONDS = env_int("GDSI_EXPORT_STALE_SECONDS", 120)
 GDSI_FEDERATED_UPLOAD_MAX_BYTES = env_int("GDSI_FEDERATED_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
 GDSI_PUBLICATION_THRESHOLD = env_int("GDSI_PUBLICATION_THRESHOLD", 5)
 
+# Cache for rate limits (shared by every web node through Redis when REDIS_URL is set).
+_SHARED_CACHE = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+)
+CACHES = {
+    "default": _SHARED_CACHE,
+    "ratelimit": {**_SHARED_CACHE, "KEY_PREFIX": env_str("GDSI_RATELIMIT_PREFIX", "gdsi-rl")},
+}
+RATELIMIT_USE_CACHE = "ratelimit"
+
+# Patient self-report (casereports.selfreport).
+GDSI_TEXT_LAYERS_DIR = Path(
+    env_str("GDSI_TEXT_LAYERS_DIR", str(BASE_DIR / "casereports" / "data" / "text_layers"))
+)
+GDSI_PATIENT_DRAFT_DAYS = env_int("GDSI_PATIENT_DRAFT_DAYS", 30)
+GDSI_PATIENT_MIN_FILL_SECONDS = env_int("GDSI_PATIENT_MIN_FILL_SECONDS", 3)
+GDSI_DUPLICATE_WINDOW_DAYS = env_int("GDSI_DUPLICATE_WINDOW_DAYS", 180)
+# Requests a minute per address (a whole clinic shares one) and for everyone together.
+GDSI_PATIENT_RATE_LIMITS = {
+    "start": (env_int("GDSI_RATE_START_PER_ADDRESS", 60), env_int("GDSI_RATE_START_TOTAL", 3000)),
+    "save": (env_int("GDSI_RATE_SAVE_PER_ADDRESS", 600), env_int("GDSI_RATE_SAVE_TOTAL", 30000)),
+    "submit": (
+        env_int("GDSI_RATE_SUBMIT_PER_ADDRESS", 60),
+        env_int("GDSI_RATE_SUBMIT_TOTAL", 3000),
+    ),
+    "code": (env_int("GDSI_RATE_CODE_PER_ADDRESS", 10), env_int("GDSI_RATE_CODE_TOTAL", 600)),
+}
+# Behind a reverse proxy, the number of proxies whose X-Forwarded-For entries are trusted
+# (0: the connection's own address).
+GDSI_TRUSTED_PROXIES = env_int("GDSI_TRUSTED_PROXIES", 0)
+CELERY_BEAT_SCHEDULE["selfreport: delete expired drafts"] = {
+    "task": "casereports.purge_expired_patient_drafts",
+    "schedule": float(env_int("GDSI_PATIENT_PURGE_SECONDS", 3600)),
+}
+
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
+CSRF_USE_SESSIONS = True  # no cookie beyond the session (the patient pages promise it)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"

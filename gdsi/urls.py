@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("casereports.accounts.urls")),
     path("cases/", include("casereports.urls")),
+    path("report/", include("casereports.selfreport.urls")),
     path("exports/", include("exports.urls")),
     path("api/v1/", include("casereports.api.urls")),
     path("admin/", admin.site.urls),

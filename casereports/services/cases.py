@@ -109,7 +109,7 @@ def create_case(context: AuditContext, site: Site, *, report_source: str = "clin
         )
         values[dictionary_of(version).record_id] = case.secret_name
         case.data = values
-        _update_progress(case)
+        update_progress(case)
         case.save(update_fields=["data", "form_statuses", "completeness"])
         record_event(
             context,
@@ -120,7 +120,7 @@ def create_case(context: AuditContext, site: Site, *, report_source: str = "clin
     return case
 
 
-def _for_write(cases):
+def for_write(cases):
     """Lock the case row only (`of`: not the joined site row, which every audit event's
     foreign-key check at commit needs while it holds the audit head: taking it here queued all
     writes of a site and deadlocked under load), and as NO KEY UPDATE, so events that merely
@@ -135,7 +135,7 @@ def _for_write(cases):
 def _locked_for_write(
     context: AuditContext, case_id: int, expected_version: int, what: str
 ) -> Case:
-    case = _for_write(Case.objects).get(pk=case_id)
+    case = for_write(Case.objects).get(pk=case_id)
     if not access.can_edit_case(context.user, case):  # rights changed since the check before
         raise NotAllowed("You cannot change this case.")
     if case.is_locked:
@@ -184,7 +184,7 @@ def save_form(
         if changes:
             case.data = result.values
             case.version += 1
-            _update_progress(case)
+            update_progress(case)
             case.save(
                 update_fields=[
                     "data",
@@ -212,11 +212,21 @@ def save_form(
     return SaveOutcome(case, changes, result.cleared)
 
 
-def _update_progress(case: Case) -> None:
+def audience_of(case: Case) -> str:
+    """Whose forms a case is filled in on: a patient's own report has the patients' forms."""
+    return (
+        entry.PATIENT
+        if case.report_source == "patients" and case.created_by_id is None
+        else (entry.CLINICIAN)
+    )
+
+
+def update_progress(case: Case) -> None:
     dictionary = dictionary_of_case(case)
-    statuses = entry.form_statuses(dictionary, case.data)
+    audience = audience_of(case)
+    statuses = entry.form_statuses(dictionary, case.data, audience=audience)
     case.form_statuses = statuses
-    case.completeness = entry.overall_status(statuses, entry.optional_forms(dictionary))
+    case.completeness = entry.overall_status(statuses, entry.optional_forms(dictionary, audience))
 
 
 def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> Case:
@@ -292,7 +302,7 @@ def _set_lock(
     message = "Only a site manager of this site can lock or unlock it."
     _require(context, access.can_lock_case, case, message, what)
     with transaction.atomic():
-        case = _for_write(Case.objects).get(pk=case.pk)
+        case = for_write(Case.objects).get(pk=case.pk)
         if case.version != expected_version:
             raise StaleVersion("The case changed since you opened it; reload and try again.")
         if lock and case.status != CaseStatus.SUBMITTED:
@@ -301,7 +311,7 @@ def _set_lock(
             raise CaseServiceError("This case is not locked.")
     _confirm_password(context, password, case)  # outside the lock: password hashing is slow
     with transaction.atomic():
-        case = _for_write(Case.objects).get(pk=case.pk)
+        case = for_write(Case.objects).get(pk=case.pk)
         if case.version != expected_version:
             raise StaleVersion("The case changed since you opened it; reload and try again.")
         case.status = CaseStatus.LOCKED if lock else CaseStatus.SUBMITTED

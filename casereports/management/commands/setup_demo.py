@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils.crypto import get_random_string
 
 from casereports.accounts import otp
-from casereports.models import Membership, Site
+from casereports.models import Membership, SelfReportProject, Site
 from casereports.roles import ROLES
+from casereports.selfreport.services import install_shipped_consent
 
 DEMO_SITE = {"code": "demo", "name": "Demo University Hospital", "country": "GB"}
 PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 - no 0/O, 1/l/I
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         logins = create_demo_users()
         write = self.stdout.write
         write(f"Demo site: {DEMO_SITE['name']} ({DEMO_SITE['code']})")
+        write("Patients report at /report/ (the demo site is the initiative's default form).")
         write("Demo logins (development only; everything below is new on every run):")
         write("  username                     password           role")
         for login in logins:
@@ -56,6 +58,9 @@ class Command(BaseCommand):
 @transaction.atomic
 def create_demo_users() -> list[DemoLogin]:
     site, _ = Site.objects.update_or_create(code=DEMO_SITE["code"], defaults=DEMO_SITE)
+    if not SelfReportProject.objects.filter(is_default=True).exists():
+        SelfReportProject.objects.update_or_create(site=site, defaults={"is_default": True})
+    install_shipped_consent()
     user_model = get_user_model()
     logins = []
     for role in ROLES.values():

@@ -192,6 +192,20 @@
     return (String(text).split(".")[1] || "").length;
   }
 
+  // Messages come translated in the spec (casereports/i18n/messages.py); English otherwise.
+  function say(key, english, values) {
+    var text = (spec.messages && spec.messages[key]) || english;
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+
+  function notNumber(field) {
+    return field.integer
+      ? say("notWhole", "is not a whole number", {})
+      : say("notNumber", "is not a number", {});
+  }
+
   function isMultiple(text, step) {
     var places = Math.max(decimalsOf(text), decimalsOf(step));
     var scale = Math.pow(10, places);
@@ -201,17 +215,21 @@
 
   function numberRange(field, number) {
     if (field.min && NUMBER.test(field.min) && number < Number(field.min)) {
-      return "must be at least " + field.min;
+      return say("atLeast", "must be at least {min}", { min: field.min });
     }
     if (field.max && NUMBER.test(field.max) && number > Number(field.max)) {
-      return "must be at most " + field.max;
+      return say("atMost", "must be at most {max}", { max: field.max });
     }
     return null;
   }
 
   function dateRange(field, value) {
-    if (field.min && value < field.min) return "must be on or after " + field.min;
-    if (field.max && value.slice(0, 10) > field.max) return "must be on or before " + field.max;
+    if (field.min && value < field.min) {
+      return say("onOrAfter", "must be on or after {min}", { min: field.min });
+    }
+    if (field.max && value.slice(0, 10) > field.max) {
+      return say("onOrBefore", "must be on or before {max}", { max: field.max });
+    }
     return null;
   }
 
@@ -225,22 +243,27 @@
     if (!field.soft) return { error: message };
     if (isSavedValue(field)) return null;
     return {
-      warning: message + " (expected " + field.rawMin + "\u2013" + field.rawMax +
-        "); please check and confirm",
+      warning: say("soft", "{problem} (expected {min}\u2013{max}); please check and confirm", {
+        problem: message, min: field.rawMin, max: field.rawMax,
+      }),
     };
   }
 
   function numberProblem(field, text) {
     if (!(field.integer ? INTEGER : NUMBER).test(text)) {
-      return { error: field.integer ? "is not a whole number" : "is not a number" };
+      return { error: notNumber(field) };
     }
     if (field.decimals && decimalsOf(text) !== field.decimals) {
-      return { error: "must have exactly " + field.decimals + " decimal place(s)" };
+      return {
+        error: say("decimals", "must have exactly {places} decimal place(s)", {
+          places: field.decimals,
+        }),
+      };
     }
     var range = rangeProblem(field, numberRange(field, Number(text)));
     if (range && range.error) return range;
     if (field.step && !isMultiple(text, field.step)) {
-      return { error: "must be a multiple of " + field.step };
+      return { error: say("multipleOf", "must be a multiple of {step}", { step: field.step }) };
     }
     return range;
   }
@@ -248,7 +271,7 @@
   function problemOf(field) {
     var node = controls(field.name)[0];
     if (field.kind === "number" && node && node.validity && node.validity.badInput) {
-      return { error: field.integer ? "is not a whole number" : "is not a number" };
+      return { error: notNumber(field) };
     }
     var value = storedValue(field, rawValue(field)).trim();
     if (value === "") return null;
@@ -257,7 +280,7 @@
       var range = rangeProblem(field, dateRange(field, value));
       if (range && range.error) return range;
       if (field.maxToday && value.slice(0, 10) > spec.today) {
-        return { error: "cannot be later than today" };
+        return { error: say("laterThanToday", "cannot be later than today", {}) };
       }
       return range;
     }
@@ -265,7 +288,7 @@
   }
 
   function sentence(message) {
-    return "This answer " + message.replace(/\.$/, "") + ".";
+    return say("sentence", "This answer {problem}.", { problem: message.replace(/\.$/, "") });
   }
 
   function showProblem(field, problem) {
@@ -284,9 +307,15 @@
       shown.classList.remove("d-block");
     }
     if (error || keepServerError) {
-      inputs.forEach(function (node) { node.classList.add("is-invalid"); });
+      inputs.forEach(function (node) {
+        node.classList.add("is-invalid");
+        node.setAttribute("aria-invalid", "true");
+      });
     } else {
-      inputs.forEach(function (node) { node.classList.remove("is-invalid"); });
+      inputs.forEach(function (node) {
+        node.classList.remove("is-invalid");
+        node.removeAttribute("aria-invalid");
+      });
     }
     var block = wrapper.querySelector('[data-warning-for="' + field.name + '"]');
     if (!block) return;
@@ -358,7 +387,7 @@
     var number = form.querySelector('[data-slider-number="' + name + '"]');
     if (!hidden || !range) return;
     if (hidden.value !== "") range.value = hidden.value;
-    if (number) number.textContent = hidden.value === "" ? "not answered" : hidden.value;
+    if (number) number.textContent = hidden.value === "" ? say("notAnswered", "not answered", {}) : hidden.value;
   }
 
   function wireSliders() {
@@ -416,6 +445,7 @@
   }
 
   function storage() {
+    if (spec.noStorage) return null; // a patient's answers stay on the server only
     try {
       return window.sessionStorage;
     } catch (blocked) {
