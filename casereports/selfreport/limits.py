@@ -12,7 +12,7 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import get_usage
 
 START, SAVE, SUBMIT, CODE = "start", "save", "submit", "code"
 
@@ -48,9 +48,14 @@ def over_limit(request: HttpRequest, action: str, *, count: bool = True) -> bool
     False: then only whether the limit is already reached)."""
     refused = False
     for key, rate in _limits(action):
-        refused |= is_ratelimited(
+        usage = get_usage(
             request, group=f"selfreport:{action}", key=key, rate=rate, increment=count
         )
+        if usage is None:
+            continue
+        # Counting, the request itself is in the count; only looking, the limit is reached
+        # once the count equals it.
+        refused |= usage["should_limit"] if count else usage["count"] >= usage["limit"]
     return refused
 
 

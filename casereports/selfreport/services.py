@@ -123,7 +123,7 @@ def start_report(
         consent = ConsentRecord.objects.create(
             case=case,
             document=document,
-            language=language,
+            language=document.language,  # the language of the text shown (English fallback)
             statements=statements,
             shown_text=shown,
             text_sha256=hashlib.sha256(shown.encode("utf-8")).hexdigest(),

@@ -41,7 +41,12 @@ class Command(BaseCommand):
         if template:
             name = LayerName.parse(template)
             path = directory / f"{stem}.{name}.csv"
-            layer = read_layer(path, dictionary, name) if path.exists() else None
+            layer = None
+            if path.exists() and path.stat().st_size:
+                try:
+                    layer = read_layer(path, dictionary, name)
+                except TextLayerError as refused:
+                    self.stderr.write(f"{path.name} not used: {refused.problems[0]}")
             write_layer_rows(template_rows(dictionary, name.audience, layer), sys.stdout)
             return
         if not check:
