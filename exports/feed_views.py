@@ -20,6 +20,8 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from casereports import access
@@ -40,17 +42,24 @@ UPLOADS_SHOWN = 20
 
 class UploadForm(forms.Form):
     site = forms.ModelChoiceField(
-        label="Site", queryset=Site.objects.none(), empty_label=None, to_field_name="code"
+        label=gettext_lazy("Site"),
+        queryset=Site.objects.none(),
+        empty_label=None,
+        to_field_name="code",
     )
     report_source = forms.ChoiceField(
-        label="Report source",
-        choices=[("", "As the zip says"), *REPORT_SOURCES],
+        label=gettext_lazy("Report source"),
+        choices=[("", gettext_lazy("As the zip says")), *REPORT_SOURCES],
         required=False,
-        help_text="The zip of one run holds one report source; choose it to have it checked.",
+        help_text=gettext_lazy(
+            "The zip of one run holds one report source; choose it to have it checked."
+        ),
     )
     file = forms.FileField(
-        label="Result zip",
-        help_text="The zip that gdsi-federated run wrote (count tables and manifest only).",
+        label=gettext_lazy("Result zip"),
+        help_text=gettext_lazy(
+            "The zip that gdsi-federated run wrote (count tables and manifest only)."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
     )
 
@@ -70,7 +79,7 @@ def _upload_sites(request: HttpRequest):
             record_denial(context_for(request), "upload count tables", site=wanted)
         else:
             record_denial(context_for(request), "count table upload page")
-        raise PermissionDenied("Only registry uploaders can upload count tables.")
+        raise PermissionDenied(_("Only registry uploaders can upload count tables."))
     return sites
 
 
@@ -128,18 +137,18 @@ def _upload_page(
 
 class FeedRequestForm(forms.Form):
     variant = forms.ChoiceField(
-        label="Variant",
+        label=gettext_lazy("Variant"),
         choices=FeedVariant.choices,
         initial=FeedVariant.EXACT,
         widget=forms.RadioSelect,
     )
     threshold = forms.IntegerField(
-        label="Smallest cell shown (publication)",
+        label=gettext_lazy("Smallest cell shown (publication)"),
         min_value=1,
         max_value=feeds.MAX_THRESHOLD,
         required=False,
         widget=forms.NumberInput(attrs={"class": "form-control"}),
-        help_text="Non-zero cells below it are suppressed, with complementary cells.",
+        help_text=gettext_lazy("Non-zero cells below it are suppressed, with complementary cells."),
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -150,7 +159,7 @@ class FeedRequestForm(forms.Form):
 def _require_feed_viewer(request: HttpRequest, what: str) -> None:
     if not access.can_download_publication(request.user):
         record_denial(context_for(request), what)
-        raise PermissionDenied("Only exporters, administrators and analysts see feeds.")
+        raise PermissionDenied(_("Only exporters, administrators and analysts see feeds."))
 
 
 def _visible_feed(request: HttpRequest, job_id: int, what: str) -> FeedJob:
@@ -158,7 +167,7 @@ def _visible_feed(request: HttpRequest, job_id: int, what: str) -> FeedJob:
     job = feeds.feeds_of(request.user).filter(pk=job_id).first()
     if job is None:
         record_denial(context_for(request), f"{what} feed #{job_id}")
-        raise Http404("No feed of that number is open to you.")
+        raise Http404(_("No feed of that number is open to you."))
     return job
 
 
@@ -172,7 +181,8 @@ def feeds_page(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         if not access.can_request_feed(request.user):
             record_denial(context_for(request), "feed")
-            return _feeds_page(request, form, error="You cannot ask for feeds.", status=403)
+            error = _("You cannot ask for feeds.")
+            return _feeds_page(request, form, error=error, status=403)
         return _feeds_page(request, form, status=400)
     try:
         job = feeds.request_feed(
@@ -186,7 +196,10 @@ def feeds_page(request: HttpRequest) -> HttpResponse:
         return _feeds_page(request, form, status=400)
     except CaseServiceError as refused:
         return _feeds_page(request, form, error=refused.message, status=400)
-    messages.success(request, f"Feed #{job.pk} ({job.variant}) is queued.")
+    messages.success(
+        request,
+        _("Feed #%(number)s (%(variant)s) is queued.") % {"number": job.pk, "variant": job.variant},
+    )
     return redirect("exports:feeds")
 
 
@@ -218,7 +231,9 @@ def _platform_rows(user) -> list[dict[str, Any]]:
         .annotate(n=Count("pk"))
         .values_list("report_source", "n")
     )
-    return [{"report_source": code, "rows": counted.get(code, 0)} for code, _ in REPORT_SOURCES]
+    return [
+        {"report_source": code, "rows": counted.get(code, 0)} for code, _label in REPORT_SOURCES
+    ]
 
 
 def feed_status(job: FeedJob) -> dict[str, Any]:
@@ -242,7 +257,9 @@ FEED_DOWNLOADS = JobDownloads(
     noun="feed",
     visible=_visible_feed,
     may_download=feeds.may_download_feed,
-    not_covered="Your rights do not cover this feed.",
+    not_covered=gettext_lazy("Your rights do not cover this feed."),
+    no_file=gettext_lazy("Feed #%(number)s has no file to download (%(status)s)."),
+    file_gone=gettext_lazy("This feed has no file (it is not done, or its file was removed)."),
     list_page="exports:feeds",
     file_view="exports:feed_file",
     record_download=feeds.record_feed_download,

@@ -21,6 +21,8 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from casereports import access
@@ -44,7 +46,7 @@ from exports.models import ExportJob, Job, JobStatus
 from exports.profiles import PROFILES
 
 JOBS_SHOWN = 50
-DATE_HELP = "YYYY-MM-DD, for example 2020-04-30"
+DATE_HELP = gettext_lazy("YYYY-MM-DD, for example 2020-04-30")
 CHECKBOXES = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
 DATE_INPUT = forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d")
 BADGES = {
@@ -66,41 +68,41 @@ class SiteIdsField(forms.TypedMultipleChoiceField):
 
 class ExportRequestForm(forms.Form):
     profile = forms.ChoiceField(
-        label="De-identification profile",
+        label=gettext_lazy("De-identification profile"),
         choices=[(name, name) for name in PROFILES],
         initial="central",
         widget=forms.RadioSelect,
     )
     sites = SiteIdsField(
-        label="Sites",
+        label=gettext_lazy("Sites"),
         coerce=int,
         required=False,
         widget=CHECKBOXES,
-        help_text="None ticked: every site you may export.",
+        help_text=gettext_lazy("None ticked: every site you may export."),
     )
     report_sources = forms.MultipleChoiceField(
-        label="Report sources",
+        label=gettext_lazy("Report sources"),
         choices=REPORT_SOURCES,
         required=False,
         widget=CHECKBOXES,
-        help_text="None ticked: both.",
+        help_text=gettext_lazy("None ticked: both."),
     )
     statuses = forms.MultipleChoiceField(
-        label="Case statuses",
+        label=gettext_lazy("Case statuses"),
         choices=CaseStatus.choices,
         required=False,
         widget=CHECKBOXES,
-        help_text="None ticked: submitted and locked cases.",
+        help_text=gettext_lazy("None ticked: submitted and locked cases."),
     )
     date_from = forms.DateField(
-        label="Reported from",
+        label=gettext_lazy("Reported from"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=DATE_INPUT,
         help_text=DATE_HELP,
     )
     date_to = forms.DateField(
-        label="Reported until",
+        label=gettext_lazy("Reported until"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=DATE_INPUT,
@@ -115,14 +117,14 @@ class ExportRequestForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and end < start:
-            self.add_error("date_to", "must be on or after 'Reported from'")
+            self.add_error("date_to", _("must be on or after 'Reported from'"))
         return cleaned
 
 
 def _require_exporter(request: HttpRequest, what: str) -> None:
     if not may_export(request.user):
         record_denial(context_for(request), what)
-        raise PermissionDenied("Only exporters and administrators can make or fetch exports.")
+        raise PermissionDenied(_("Only exporters and administrators can make or fetch exports."))
 
 
 def _visible_job(request: HttpRequest, job_id: int, what: str) -> ExportJob:
@@ -132,7 +134,7 @@ def _visible_job(request: HttpRequest, job_id: int, what: str) -> ExportJob:
     job = jobs_of(request.user).filter(pk=job_id).first()
     if job is None:
         record_denial(context_for(request), f"{what} export #{job_id}")
-        raise Http404("No export of that number is open to you.")
+        raise Http404(_("No export of that number is open to you."))
     return job
 
 
@@ -168,7 +170,11 @@ def export_page(request: HttpRequest) -> HttpResponse:
         return _page(request, form, status=400)
     except CaseServiceError as refused:
         return _page(request, form, error=refused.message, status=400)
-    messages.success(request, f"Export #{job.pk} ({job.profile}) is queued.")
+    messages.success(
+        request,
+        _("Export #%(number)s (%(profile)s) is queued.")
+        % {"number": job.pk, "profile": job.profile},
+    )
     return redirect("exports:page")
 
 
@@ -227,9 +233,12 @@ def cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     try:
         services.cancel_export(context_for(request), job)
     except CaseServiceError as refused:
-        messages.error(request, f"Export #{job.pk}: {refused.message}")
+        messages.error(
+            request,
+            _("Export #%(number)s: %(problem)s") % {"number": job.pk, "problem": refused.message},
+        )
     else:
-        messages.info(request, f"Export #{job.pk} is cancelled.")
+        messages.info(request, _("Export #%(number)s is cancelled.") % {"number": job.pk})
     return redirect("exports:page")
 
 
@@ -244,6 +253,8 @@ class JobDownloads:
     visible: Callable[[HttpRequest, int, str], Job]  # the job, or a recorded 404
     may_download: Callable[[Any, Job], bool]
     not_covered: str  # why a user who sees the job may not have its file
+    no_file: str  # the message when the job has no file yet (%(number)s, %(status)s)
+    file_gone: str  # the 404 when the signed link's job has no file
     list_page: str  # URL names: where to go back to, and the signed link's view
     file_view: str
     record_download: Callable[[AuditContext, Job], None]
@@ -257,8 +268,7 @@ def start_download(request: HttpRequest, job_id: int, kind: JobDownloads) -> Htt
         record_denial(context_for(request), f"download {kind.noun} #{job.pk}")
         raise PermissionDenied(kind.not_covered)
     if job_file(job) is None:
-        noun = kind.noun.capitalize()
-        messages.error(request, f"{noun} #{job.pk} has no file to download ({job.status}).")
+        messages.error(request, kind.no_file % {"number": job.pk, "status": job.status})
         return redirect(kind.list_page)
     response = redirect(kind.file_view, job_id=job.pk, token=link_token(job, request.user))
     add_never_cache_headers(response)
@@ -280,7 +290,7 @@ def serve_file(request: HttpRequest, job_id: int, token: str, kind: JobDownloads
         return _link_refused(request, job, kind.not_covered)
     path = job_file(job)
     if path is None:
-        raise Http404(f"This {kind.noun} has no file (it is not done, or its file was removed).")
+        raise Http404(kind.file_gone)
     kind.record_download(context_for(request), job)
     return file_response(job, path, kind.download_name(job))
 
@@ -297,7 +307,9 @@ EXPORT_DOWNLOADS = JobDownloads(
     noun="export",
     visible=_visible_job,
     may_download=may_download,
-    not_covered="Your export rights no longer cover every site in this export.",
+    not_covered=gettext_lazy("Your export rights no longer cover every site in this export."),
+    no_file=gettext_lazy("Export #%(number)s has no file to download (%(status)s)."),
+    file_gone=gettext_lazy("This export has no file (it is not done, or its file was removed)."),
     list_page="exports:page",
     file_view="exports:file",
     record_download=record_download,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
 
 
 class LoginForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": (
+        "invalid_login": _(
             "That username and password do not match an account. Both are case-sensitive."
         ),
     }
@@ -22,21 +23,21 @@ class LoginForm(AuthenticationForm):
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code",
+        label=_("Code"),
         max_length=32,
         strip=True,
-        help_text="The 6-digit code your authenticator app shows now, or a recovery code.",
+        help_text=_("The 6-digit code your authenticator app shows now, or a recovery code."),
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}
         ),
-        error_messages={"required": "Enter the code."},
+        error_messages={"required": _("Enter the code.")},
     )
 
 
 class EnrolmentForm(CodeForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["code"].help_text = (
+        self.fields["code"].help_text = _(
             "The 6-digit code the app shows after you add the account. "
             "If you were given a recovery code instead, you may enter it here."
         )

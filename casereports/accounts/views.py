@@ -21,6 +21,8 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 
 from casereports.accounts import lockout, otp, services
@@ -90,7 +92,7 @@ def logout(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         services.logged_out(request)
     auth_logout(request)
-    messages.success(request, "You have logged out.")
+    messages.success(request, _("You have logged out."))
     response = redirect(settings.LOGOUT_REDIRECT_URL)
     # Drops any unsaved form input the entry pages kept in this browser's sessionStorage.
     response["Clear-Site-Data"] = '"storage"'
@@ -124,7 +126,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     if otp.confirmed_totp_device(user) is not None:
         # Never show a confirmed secret again: that would hand it to a password-only session.
         if otp.is_verified(user):
-            messages.info(request, "Two-factor authentication is already set up.")
+            messages.info(request, _("Two-factor authentication is already set up."))
             return redirect(next_url)
         return redirect(_with_next("two_factor", next_url))
     device = otp.enrolment_device(user)
@@ -192,7 +194,12 @@ def _verified(request: HttpRequest, result: otp.CodeCheck, next_url: str) -> Htt
         services.recovery_code_used(request, remaining=remaining)
         messages.warning(
             request,
-            f"You used a recovery code; {remaining} left. Each code works only once.",
+            ngettext(
+                "You used a recovery code; %(remaining)d left. Each code works only once.",
+                "You used a recovery code; %(remaining)d left. Each code works only once.",
+                remaining,
+            )
+            % {"remaining": remaining},
         )
     else:
         services.otp_verified(request)
@@ -208,16 +215,20 @@ def _refuse(request: HttpRequest, form, result: otp.CodeCheck, *, step: str) -> 
     if result.retry_after is not None:
         seconds = max(1, int((result.retry_after - timezone.now()).total_seconds()) + 1)
         reason = "throttled"
-        message = f"Too many wrong codes. Wait {seconds} seconds, then try again."
+        message = ngettext(
+            "Too many wrong codes. Wait %(seconds)d seconds, then try again.",
+            "Too many wrong codes. Wait %(seconds)d seconds, then try again.",
+            seconds,
+        ) % {"seconds": seconds}
     elif result.method == otp.TOTP:
         reason = "wrong_code"
-        message = (
+        message = _(
             "That code is not right. Enter the code your app shows now "
             "(and check that the device's clock is correct)."
         )
     else:
         reason = "wrong_code"
-        message = "That recovery code is not right, or it was already used."
+        message = _("That recovery code is not right, or it was already used.")
     services.otp_failed(request, method=result.method, reason=reason, step=step)
     form.add_error("code", message)
 

@@ -22,6 +22,8 @@ from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.http import require_GET, require_http_methods
 
 from casereports import access, entry
@@ -29,6 +31,7 @@ from casereports.audit import context_for
 from casereports.dictionary import DataDictionary
 from casereports.dictionary.model import Field
 from casereports.forms import form_title
+from casereports.i18n.texts import texts_for
 from casereports.models import AuditEvent, Case, CaseStatus, DictionaryVersion, Site
 from casereports.roles import ROLES
 from casereports.services import cases as services
@@ -38,10 +41,16 @@ from casereports.views.lookup import SECRET_NAME_MAX, visible_case
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 25
 COMPLETENESS_CHOICES = [
-    (entry.NOT_STARTED, "Not started"),
-    (entry.IN_PROGRESS, "In progress"),
-    (entry.COMPLETE, "Complete"),
+    (entry.NOT_STARTED, gettext_lazy("Not started")),
+    (entry.IN_PROGRESS, gettext_lazy("In progress")),
+    (entry.COMPLETE, gettext_lazy("Complete")),
 ]
+# The stored completeness words themselves: the templates translate them as they show them.
+COMPLETENESS_WORDS = (
+    gettext_noop("not started"),
+    gettext_noop("in progress"),
+    gettext_noop("complete"),
+)
 STATUS_ORDER = CaseWhen(
     When(status=CaseStatus.DRAFT, then=Value(0)),
     When(status=CaseStatus.SUBMITTED, then=Value(1)),
@@ -57,48 +66,54 @@ SORTS = {  # the only orderings a request may ask for
 }
 SORT_CHOICES = [(key, key) for key in SORTS] + [(f"-{key}", f"-{key}") for key in SORTS]
 DEFAULT_SORT = "-updated"
-DATE_HELP = "enter a date as YYYY-MM-DD, for example 2020-04-30"
+DATE_HELP = gettext_lazy("enter a date as YYYY-MM-DD, for example 2020-04-30")
 
 
 # --- the case list -------------------------------------------------------------------------
 
 
 class CaseFilterForm(forms.Form):
-    q = forms.CharField(label="Secret name", required=False, max_length=SECRET_NAME_MAX)
+    q = forms.CharField(
+        label=gettext_lazy("Secret name"), required=False, max_length=SECRET_NAME_MAX
+    )
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *CaseStatus.choices]
+        label=gettext_lazy("Status"),
+        required=False,
+        choices=[("", gettext_lazy("Any status")), *CaseStatus.choices],
     )
     completeness = forms.ChoiceField(
-        label="Completeness",
+        label=gettext_lazy("Completeness"),
         required=False,
-        choices=[("", "Any completeness"), *COMPLETENESS_CHOICES],
+        choices=[("", gettext_lazy("Any completeness")), *COMPLETENESS_CHOICES],
     )
     reported_from = forms.DateField(
-        label="Date reported from",
+        label=gettext_lazy("Date reported from"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={"type": "date"}),
         error_messages={"invalid": DATE_HELP},
     )
     reported_to = forms.DateField(
-        label="Date reported to",
+        label=gettext_lazy("Date reported to"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={"type": "date"}),
         error_messages={"invalid": DATE_HELP},
     )
-    site = forms.ChoiceField(label="Site", required=False)
+    site = forms.ChoiceField(label=gettext_lazy("Site"), required=False)
     sort = forms.ChoiceField(
-        label="Sort",
+        label=gettext_lazy("Sort"),
         required=False,
         choices=SORT_CHOICES,
-        error_messages={"invalid_choice": "'%(value)s' is not a sort order this list offers"},
+        error_messages={
+            "invalid_choice": gettext_lazy("'%(value)s' is not a sort order this list offers")
+        },
     )
 
     def __init__(self, data, *, sites: list[Site]) -> None:
         super().__init__(data)
         if len(sites) > 1:
-            self.fields["site"].choices = [("", "All sites")] + [
+            self.fields["site"].choices = [("", _("All sites"))] + [
                 (site.code, f"{site.code} ({site.name})") for site in sites
             ]
         else:
@@ -111,7 +126,7 @@ class CaseFilterForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("reported_from"), cleaned.get("reported_to")
         if start and end and end < start:
-            self.add_error("reported_to", "must not be before Date reported from")
+            self.add_error("reported_to", _("must not be before Date reported from"))
         return cleaned
 
 
@@ -172,9 +187,13 @@ class SortColumn:
 
 def sort_columns(current: str, *, with_date: bool) -> dict[str, SortColumn]:
     """Header links: a click sorts by that column, a second click reverses it."""
-    labels = {"secret_name": "Secret name", "status": "Status", "updated": "Last updated"}
+    labels = {
+        "secret_name": _("Secret name"),
+        "status": _("Status"),
+        "updated": _("Last updated"),
+    }
     if with_date:
-        labels["reported"] = "Date reported"
+        labels["reported"] = _("Date reported")
     columns = {}
     for key, label in labels.items():
         if current == key:
@@ -192,7 +211,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not access.has_permission(user, access.VIEW_CASES):
         services.record_denial(context_for(request), "case list")
-        raise PermissionDenied("Your role gives no access to case reports.")
+        raise PermissionDenied(_("Your role gives no access to case reports."))
     sites = _sites_seen_by(user)
     form = CaseFilterForm(request.GET or None, sites=sites)
     filters: dict = {}
@@ -266,7 +285,7 @@ def form_summaries(dictionary: DataDictionary, case: Case, *, editable: bool) ->
     return [
         FormSummary(
             name=form,
-            title=form_title(form),
+            title=texts_for(case.dictionary_version).form_title(form),
             status=case.form_statuses.get(form, entry.NOT_STARTED),
             sections=form_sections(dictionary, form, case.data),
             edit_url=reverse("cases:form", args=[case.secret_name, form]) if editable else "",
@@ -321,14 +340,14 @@ def _lock_buttons(user, case: Case) -> dict[str, bool]:
 # --- history --------------------------------------------------------------------------------
 
 ACTION_WORDS = {
-    "case.created": "Created the case",
-    "case.changed": "Changed data",
-    "case.submitted": "Submitted the case",
-    "case.locked": "Locked the case (signed with their password)",
-    "case.unlocked": "Unlocked the case (signed with their password)",
-    "permission.denied": "Was refused access",
+    "case.created": gettext_lazy("Created the case"),
+    "case.changed": gettext_lazy("Changed data"),
+    "case.submitted": gettext_lazy("Submitted the case"),
+    "case.locked": gettext_lazy("Locked the case (signed with their password)"),
+    "case.unlocked": gettext_lazy("Unlocked the case (signed with their password)"),
+    "permission.denied": gettext_lazy("Was refused access"),
 }
-CHECKED, UNCHECKED = "Ticked", "Not ticked"
+CHECKED, UNCHECKED = gettext_lazy("Ticked"), gettext_lazy("Not ticked")
 
 
 @dataclass
@@ -352,12 +371,12 @@ class HistoryEntry:
 def describe_action(event: AuditEvent) -> str:
     details = event.details or {}
     if event.action == "case.viewed":
-        return f"Viewed the {details.get('what') or 'case page'}"
+        return _("Viewed the %(what)s") % {"what": details.get("what") or _("case page")}
     if event.action == "case.changed" and details.get("form"):
-        return f"Changed data on {form_title(details['form'])}"
+        return _("Changed data on %(form)s") % {"form": form_title(details["form"])}
     if event.action == "permission.denied" and details.get("attempted"):
-        return f"Was refused: {details['attempted']}"
-    return ACTION_WORDS.get(event.action, event.action)
+        return _("Was refused: %(attempted)s") % {"attempted": details["attempted"]}
+    return str(ACTION_WORDS.get(event.action, event.action))
 
 
 def role_labels(codes: str) -> str:
@@ -369,7 +388,7 @@ def role_labels(codes: str) -> str:
 
 def readable_change(dictionary: DataDictionary, key: str, old: str, new: str) -> ChangeRow:
     """A changed storage key as a person reads it: the field's label, choice labels for values."""
-    name, _, option = key.partition("___")
+    name, _sep, option = key.partition("___")
     if name not in dictionary:
         return ChangeRow(key, old, new)
     f = dictionary.field(name)
@@ -377,8 +396,8 @@ def readable_change(dictionary: DataDictionary, key: str, old: str, new: str) ->
         option_label = dict(f.choices).get(option, option)
         return ChangeRow(
             f"{f.label}: {option_label}",
-            CHECKED if old == "1" else UNCHECKED,
-            CHECKED if new == "1" else UNCHECKED,
+            str(CHECKED if old == "1" else UNCHECKED),
+            str(CHECKED if new == "1" else UNCHECKED),
         )
     return ChangeRow(
         f.label, entry.readable_value(f, {name: old}), entry.readable_value(f, {name: new})
@@ -432,19 +451,19 @@ def case_history(request: HttpRequest, secret_name: str) -> HttpResponse:
 
 class LockForm(forms.Form):
     password = forms.CharField(
-        label="Your password",
+        label=gettext_lazy("Your password"),
         strip=False,
         widget=forms.PasswordInput(
             attrs={"autocomplete": "current-password", "class": "form-control"}
         ),
-        help_text="Entering your password signs this action electronically.",
+        help_text=gettext_lazy("Entering your password signs this action electronically."),
     )
     expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
 
 class UnlockForm(LockForm):
     reason = forms.CharField(
-        label="Reason for unlocking",
+        label=gettext_lazy("Reason for unlocking"),
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3, "class": "form-control"}),
     )
@@ -468,7 +487,7 @@ def _lock_page(request: HttpRequest, secret_name: str, *, locking: bool) -> Http
     case = visible_case(request, secret_name, what)
     if not access.can_lock_case(request.user, case):
         services.record_denial(context_for(request), what, case=case)
-        raise PermissionDenied("Only a site manager of this site can lock or unlock it.")
+        raise PermissionDenied(_("Only a site manager of this site can lock or unlock it."))
     form_class = LockForm if locking else UnlockForm
     status = 200
     if request.method == "POST":
@@ -476,9 +495,8 @@ def _lock_page(request: HttpRequest, secret_name: str, *, locking: bool) -> Http
         if form.is_valid():
             status = _apply_lock(request, case, form, locking=locking)
             if status == 302:
-                messages.success(
-                    request, f"{case.secret_name} is {'locked' if locking else 'unlocked'}."
-                )
+                done = _("%(name)s is locked.") if locking else _("%(name)s is unlocked.")
+                messages.success(request, done % {"name": case.secret_name})
                 return redirect("cases:detail", secret_name=case.secret_name)
         else:
             status = 400

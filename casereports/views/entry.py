@@ -15,15 +15,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from casereports import access, entry
 from casereports.audit import context_for
 from casereports.dictionary import DataDictionary
-from casereports.forms import EntryForm, form_title
+from casereports.forms import EntryForm
+from casereports.i18n.texts import texts_for
 from casereports.models import Case, CaseStatus, Site
 from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
+from casereports.textlayers import Texts
 from casereports.views.lookup import visible_case
 
 CLEARED_KEY = "entry_cleared"  # session: the questions the last save cleared, shown once
@@ -39,7 +43,7 @@ def _editable_case(request: HttpRequest, secret_name: str, what: str) -> Case:
     case = visible_case(request, secret_name, what)
     if not access.can_edit_case(request.user, case):
         services.record_denial(context_for(request), what, case=case)
-        raise PermissionDenied("Your role lets you read this case, not change it.")
+        raise PermissionDenied(_("Your role lets you read this case, not change it."))
     return case
 
 
@@ -50,7 +54,7 @@ def forms_of(case: Case) -> tuple[DataDictionary, list[str]]:
 
 def resume_form(case: Case) -> str:
     """Where a draft continues: the form last saved, else the first form not complete."""
-    _, forms = forms_of(case)
+    _dictionary, forms = forms_of(case)
     if case.last_form in forms:
         return case.last_form
     return next(
@@ -80,12 +84,12 @@ def new_case(request: HttpRequest) -> HttpResponse:
     sites = list(access.entry_sites(request.user))
     if not sites:
         services.record_denial(context_for(request), "create case", site=_posted_site(request))
-        raise PermissionDenied("You are not a member of a site where you can enter cases.")
+        raise PermissionDenied(_("You are not a member of a site where you can enter cases."))
     if request.method == "GET":
         return render(request, "cases/new.html", {"sites": sites})
     site = _chosen_site(request, sites)
     if site is None:
-        error = "Choose the site the case is reported at."
+        error = _("Choose the site the case is reported at.")
         return render(request, "cases/new.html", {"sites": sites, "error": error}, status=400)
     try:
         case = services.create_case(context_for(request), site)
@@ -94,8 +98,12 @@ def new_case(request: HttpRequest) -> HttpResponse:
     except services.CaseServiceError as refused:
         context = {"sites": sites, "error": refused.message}
         return render(request, "cases/new.html", context, status=503)
-    _, forms = forms_of(case)
-    messages.success(request, f"Case {case.secret_name} started at {site.name}, as a draft.")
+    _dictionary, forms = forms_of(case)
+    messages.success(
+        request,
+        _("Case %(name)s started at %(site)s, as a draft.")
+        % {"name": case.secret_name, "site": site.name},
+    )
     return redirect(_form_url(case, forms[0]))
 
 
@@ -108,7 +116,7 @@ def _chosen_site(request: HttpRequest, sites: list[Site]) -> Site | None:
         services.record_denial(
             context_for(request), f"create case at site {posted[:20]}", site=_posted_site(request)
         )
-        raise PermissionDenied("You cannot create cases at that site.")
+        raise PermissionDenied(_("You cannot create cases at that site."))
     return chosen
 
 
@@ -130,11 +138,17 @@ def edit_form(request: HttpRequest, secret_name: str, form: str) -> HttpResponse
     case = _editable_case(request, secret_name, what)
     dictionary, forms = forms_of(case)
     if form not in forms:
-        raise Http404("This case has no form of that name.")
+        raise Http404(_("This case has no form of that name."))
     if request.method == "POST":
         return _save(request, case, dictionary, form)
     services.record_case_view(context_for(request), case, what=f"entry form {form}")
-    page = EntryForm(dictionary, form, case.data, read_only=case.is_locked)
+    page = EntryForm(
+        dictionary,
+        form,
+        case.data,
+        read_only=case.is_locked,
+        texts=texts_for(case.dictionary_version),
+    )
     if request.GET.get("check") == CHECK_REQUIRED and not case.is_locked:
         page.mark_missing(entry.missing_required(dictionary, case.data, form=form))
     return _render(request, case, form, page, version=case.version)
@@ -143,8 +157,10 @@ def edit_form(request: HttpRequest, secret_name: str, form: str) -> HttpResponse
 def _save(request: HttpRequest, case: Case, dictionary: DataDictionary, form: str) -> HttpResponse:
     version = _posted_version(request)
     if version is None:
-        return HttpResponseBadRequest("The form came without its version; reload the page.")
-    page = EntryForm(dictionary, form, case.data, data=request.POST)
+        return HttpResponseBadRequest(_("The form came without its version; reload the page."))
+    page = EntryForm(
+        dictionary, form, case.data, data=request.POST, texts=texts_for(case.dictionary_version)
+    )
     before = dict(case.data)
     try:
         outcome = services.save_form(
@@ -167,7 +183,9 @@ def _save(request: HttpRequest, case: Case, dictionary: DataDictionary, form: st
         )
     except services.CaseLocked as refused:
         case.refresh_from_db()
-        locked = EntryForm(dictionary, form, case.data, read_only=True)
+        locked = EntryForm(
+            dictionary, form, case.data, read_only=True, texts=texts_for(case.dictionary_version)
+        )
         return _render(
             request, case, form, locked, version=case.version, alert=refused.message, status=409
         )
@@ -189,11 +207,14 @@ def _after_save(
 ) -> HttpResponse:
     case = outcome.case
     forms = entry.entry_forms(dictionary)
-    title = form_title(form)
-    saved = "Changes saved" if case.status == CaseStatus.SUBMITTED else "Draft saved"
-    messages.success(
-        request, f"{saved}: {title}." if outcome.changes else f"Nothing had changed on {title}."
-    )
+    title = texts_for(case.dictionary_version).form_title(form)
+    if not outcome.changes:
+        done = _("Nothing had changed on %(form)s.")
+    elif case.status == CaseStatus.SUBMITTED:
+        done = _("Changes saved: %(form)s.")
+    else:
+        done = _("Draft saved: %(form)s.")
+    messages.success(request, done % {"form": title})
     request.session[SAVED_KEY] = [case.secret_name, form]
     cleared = cleared_labels(dictionary, before, case.data, outcome.cleared)
     following = forms.index(form) + 1
@@ -226,7 +247,9 @@ def cleared_labels(
 
 
 def _cleared_sentence(labels: list[str]) -> str:
-    return "These answers were cleared because they no longer apply: " + "; ".join(labels) + "."
+    return _("These answers were cleared because they no longer apply: %(questions)s.") % {
+        "questions": "; ".join(labels)
+    }
 
 
 def _render(
@@ -264,13 +287,13 @@ def _render(
     context = {
         "case": case,
         "form_name": form,
-        "form_title": form_title(form),
+        "form_title": page.texts.form_title(form),
         "page": page,
         "version": version,
         "steps": [
             {
                 "name": name,
-                "title": form_title(name),
+                "title": page.texts.form_title(name),
                 "status": case.form_statuses.get(name, entry.NOT_STARTED),
                 "current": name == form,
                 "url": _form_url(case, name),
@@ -305,12 +328,14 @@ def submit(request: HttpRequest, secret_name: str) -> HttpResponse:
         return redirect(_form_url(case, resume_form(case)))
     version = _posted_version(request)
     if version is None:
-        return HttpResponseBadRequest("The form came without its version; reload the page.")
+        return HttpResponseBadRequest(_("The form came without its version; reload the page."))
     try:
         case = services.submit_case(context_for(request), case, expected_version=version)
     except services.InvalidEntry as refused:
         missing = [dictionary.field(name) for name in refused.result.errors if name in dictionary]
-        messages.error(request, _missing_sentence(missing, forms))
+        messages.error(
+            request, _missing_sentence(missing, forms, texts_for(case.dictionary_version))
+        )
         first = next((form for form in forms if any(f.form == form for f in missing)), forms[0])
         return redirect(_form_url(case, first, check=CHECK_REQUIRED))
     except services.NotAllowed as refused:
@@ -320,18 +345,23 @@ def submit(request: HttpRequest, secret_name: str) -> HttpResponse:
         if case.status == CaseStatus.DRAFT:
             return redirect(_form_url(case, resume_form(case)))
         return redirect("cases:detail", case.secret_name)
-    messages.success(request, f"Case {case.secret_name} submitted. Later changes need a reason.")
+    messages.success(
+        request,
+        _("Case %(name)s submitted. Later changes need a reason.") % {"name": case.secret_name},
+    )
     return redirect("cases:detail", case.secret_name)
 
 
-def _missing_sentence(missing: list, forms: list[str]) -> str:
+def _missing_sentence(missing: list, forms: list[str], texts: Texts) -> str:
     groups = []
     for form in forms:
-        labels = [f.label for f in missing if f.form == form]
+        labels = [texts.label(f) for f in missing if f.form == form]
         if labels:
-            groups.append(f"{form_title(form)}: {'; '.join(labels)}")
-    return (
-        f"The case was not submitted: {len(missing)} required question(s) have no answer. "
-        + ". ".join(groups)
-        + "."
-    )
+            groups.append(f"{texts.form_title(form)}: {'; '.join(labels)}")
+    # The same words for one and for several in English; other languages may need forms.
+    summary = ngettext(
+        "The case was not submitted: %(count)d required question(s) have no answer.",
+        "The case was not submitted: %(count)d required question(s) have no answer.",
+        len(missing),
+    ) % {"count": len(missing)}
+    return summary + " " + ". ".join(groups) + "."

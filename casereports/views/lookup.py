@@ -1,6 +1,7 @@
 """Finding the case a URL names, for the case pages."""
 
 from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
 
 from casereports.audit import context_for
 from casereports.models import Case
@@ -24,5 +25,5 @@ def visible_case(request: HttpRequest, secret_name: str, what: str) -> Case:
         services.record_denial(
             context_for(request), f"{what} {secret_name[:SECRET_NAME_MAX]}", case=target
         )
-        raise Http404("No case of that name is open to you.")
+        raise Http404(_("No case of that name is open to you."))
     return case

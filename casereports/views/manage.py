@@ -21,6 +21,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from casereports import access
@@ -54,19 +56,19 @@ def _role_field() -> forms.CharField:
     # A CharField, not a ChoiceField: a role outside the list reaches the service, which
     # refuses it and records the attempt.
     return forms.CharField(
-        label="Role",
+        label=gettext_lazy("Role"),
         max_length=32,
         widget=forms.Select(choices=member_services.grantable_role_choices()),
     )
 
 
 class AddMemberForm(forms.Form):
-    username = forms.CharField(label="Username", max_length=150)
+    username = forms.CharField(label=gettext_lazy("Username"), max_length=150)
     role = _role_field()
 
 
 class CreateMemberForm(AddMemberForm):
-    email = forms.EmailField(label="Email (optional)", required=False)
+    email = forms.EmailField(label=gettext_lazy("Email (optional)"), required=False)
 
 
 class ChangeRoleForm(forms.Form):
@@ -97,7 +99,7 @@ def _managed_site(request: HttpRequest, code: str, what: str, *, default_first: 
     if site is None:
         target = Site.objects.filter(code=code[:32]).first() if code else None
         record_denial(context, what, site=target)
-        raise PermissionDenied("Only a site manager can do this, and only for their own site.")
+        raise PermissionDenied(_("Only a site manager can do this, and only for their own site."))
     return site
 
 
@@ -111,7 +113,8 @@ def members(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     form_class = ACTION_FORMS.get(action)
     if form_class is None:
-        return _members_page(request, site, error=f"Unknown action '{action[:20]}'.", status=400)
+        error = _("Unknown action '%(action)s'.") % {"action": action[:20]}
+        return _members_page(request, site, error=error, status=400)
     form = form_class(request.POST)
     if not form.is_valid():
         problems = "; ".join(
@@ -138,15 +141,25 @@ def _apply(request: HttpRequest, site: Site, action: str, data: dict) -> HttpRes
         return response
     if action == "add":
         membership = member_services.add_member(context, site, data["username"], data["role"])
-        done = f"{membership.user.get_username()} is now {_label(membership.role)} at {site.code}."
+        done = _("%(username)s is now %(role)s at %(site)s.") % {
+            "username": membership.user.get_username(),
+            "role": _label(membership.role),
+            "site": site.code,
+        }
     else:
         membership = _membership(data["membership"])
         if action == "change":
             membership = member_services.change_role(context, membership, data["role"])
-            done = f"{membership.user.get_username()} is now {_label(membership.role)}."
+            done = _("%(username)s is now %(role)s.") % {
+                "username": membership.user.get_username(),
+                "role": _label(membership.role),
+            }
         else:
             member_services.remove_member(context, membership)
-            done = f"{membership.user.get_username()} is no longer {_label(membership.role)}."
+            done = _("%(username)s is no longer %(role)s.") % {
+                "username": membership.user.get_username(),
+                "role": _label(membership.role),
+            }
     messages.success(request, done)
     return redirect(f"{reverse('cases:members')}?site={site.code}")
 
@@ -154,7 +167,7 @@ def _apply(request: HttpRequest, site: Site, action: str, data: dict) -> HttpRes
 def _membership(pk: int) -> Membership:
     membership = Membership.objects.select_related("user", "site").filter(pk=pk).first()
     if membership is None:
-        raise member_services.MemberError("That membership no longer exists; reload the page.")
+        raise member_services.MemberError(_("That membership no longer exists; reload the page."))
     return membership
 
 
@@ -248,7 +261,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
     code = request.GET.get("site", "")
     if not code and access.managed_sites(request.user).count() > 1:
         return HttpResponse(
-            "site: choose the site whose audit trail to export (?site=<code>).",
+            _("site: choose the site whose audit trail to export (?site=<code>)."),
             status=400,
             content_type="text/plain; charset=utf-8",
         )

@@ -58,7 +58,7 @@ def log_in_as_clinician(page: Page, server: str, user) -> None:
 
 def start_case(page: Page) -> Case:
     page.get_by_role("button", name="New case").click()
-    expect_form(page, "1. Covid19")
+    expect_form(page, "1. COVID-19")
     case = case_of(page)
     expect(
         page.get_by_role("alert").filter(has_text=f"Case {case.secret_name} started")
@@ -86,7 +86,7 @@ def hospital_stay_then_not(page: Page, case: Case) -> None:
     expect(question(page, "covid19_icu_total_duration")).to_be_visible()
     page.locator("#input-covid19_icu_total_duration").fill("6")
     page.get_by_test_id("save-draft").click()
-    expect_saved(page, "Draft saved: Covid19.")
+    expect_saved(page, "Draft saved: COVID-19.")
     case.refresh_from_db()
     assert case.data["covid19_icu_stay"] == "yes"
     assert case.data["covid19_icu_total_duration"] == "6"
@@ -102,7 +102,7 @@ def hospital_stay_then_not(page: Page, case: Case) -> None:
     expect(pending.get_by_role("listitem")).to_have_text(ICU_LABELS)
 
     page.get_by_test_id("save-draft").click()
-    expect_saved(page, "Draft saved: Covid19.")
+    expect_saved(page, "Draft saved: COVID-19.")
     cleared = page.get_by_test_id("cleared-notice")
     expect(cleared).to_contain_text("cleared because they no longer apply")
     expect(cleared.get_by_role("listitem")).to_have_text(ICU_LABELS)
@@ -154,7 +154,7 @@ def live_range_checks(page: Page, case: Case, server_calls: list[str]) -> None:
     case.refresh_from_db()
     assert (case.data["height"], case.data["age_years"], case.data["sex"]) == ("250", "47", "male")
     page.get_by_test_id("save-continue").click()
-    expect_form(page, "3. Ms history")
+    expect_form(page, "3. MS history")
 
 
 def draft_part_way_and_resume(page: Page, server: str, case: Case) -> None:
@@ -163,7 +163,7 @@ def draft_part_way_and_resume(page: Page, server: str, case: Case) -> None:
     expect(question(page, "type_dmt")).to_be_visible()
     page.locator("#input-type_dmt").select_option("ocrelizumab")
     page.get_by_test_id("save-draft").click()
-    expect_saved(page, "Draft saved: Ms history.")
+    expect_saved(page, "Draft saved: MS history.")
 
     page.get_by_role("navigation").get_by_role("link", name="Cases", exact=True).click()
     expect(page).to_have_url(f"{server}/cases/")
@@ -172,11 +172,11 @@ def draft_part_way_and_resume(page: Page, server: str, case: Case) -> None:
     row.get_by_role("link", name=case.secret_name).click()
     expect(page.get_by_test_id("case-name")).to_contain_text(case.secret_name)
     statuses = page.get_by_test_id("form-statuses")
-    expect(statuses.get_by_role("row").filter(has_text="Ms history")).to_contain_text("In progress")
+    expect(statuses.get_by_role("row").filter(has_text="MS history")).to_contain_text("In progress")
 
     page.get_by_role("link", name="Continue", exact=True).click()
     expect(page).to_have_url(f"{server}/cases/{case.secret_name}/form/ms_history/")
-    expect_form(page, "3. Ms history")
+    expect_form(page, "3. MS history")
     expect(question(page, "ms_type").get_by_label("Relapsing-remitting MS (RRMS)")).to_be_checked()
     expect(question(page, "current_dmt").get_by_label("Yes", exact=True)).to_be_checked()
     expect(page.locator("#input-type_dmt")).to_have_value("ocrelizumab")

@@ -142,7 +142,7 @@ def test_the_form_page_shows_progress_sections_labels_units_and_widgets(
     page = login(client, clinician_a).get(form_url(case, "demographics"))
     html, text = page.content.decode(), text_of(page)
     assert page.status_code == 200
-    for title in ("Covid19", "Demographics", "Ms history", "Comorbidities", "Administrative"):
+    for title in ("COVID-19", "Demographics", "MS history", "Comorbidities", "Administrative"):
         assert title in text
     assert 'aria-current="step"' in html and 'data-testid="step-demographics"' in html
     assert 'id="field-age_years"' in html and "Age at COVID-19 (years)" in text
@@ -434,7 +434,7 @@ def test_submit_with_missing_answers_lists_them_by_form_and_goes_to_the_first(
     page = client.get(response["Location"])
     (message,) = messages_of(page)
     assert "Demographics: Age at COVID-19 (years); Sex" in message
-    assert "Ms history: Type of MS" in message and "Comorbidities: Any comorbidities?" in message
+    assert "MS history: Type of MS" in message and "Comorbidities: Any comorbidities?" in message
     assert "This answer is required." in text_of(page)  # marked on the questions too
     case.refresh_from_db()
     assert case.status == CaseStatus.DRAFT
