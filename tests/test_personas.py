@@ -38,7 +38,7 @@ from rest_framework.test import APIClient
 
 from casereports import entry
 from casereports.api import urls as api_urls
-from casereports.models import AuditEvent, Case, CaseStatus, Membership, Site
+from casereports.models import AuditEvent, Case, CaseStatus, Membership, PatientReport, Site
 from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
 from casereports.services.tokens import issue_token
@@ -54,6 +54,7 @@ NEWCOMER = "newcomer"  # an existing user a site manager may add to site A
 
 READ, WRITE, LOCK, MANAGE = "read", "write", "lock", "manage"
 UPLOAD = "upload"  # a registry's count tables for site A (not its cases)
+TRIAGE = "triage"  # accept, mark duplicate or spam the patients' own reports
 LOGIN, HIDDEN, FORBIDDEN, UNLISTED, OK = "login", "hidden", "forbidden", "unlisted", "ok"
 
 # What a clinician enters on each entry form (the positive control of its POST).
@@ -87,14 +88,20 @@ def _rights(*rights: str) -> frozenset[str]:
     return frozenset(rights)
 
 
-EVERYTHING = _rights(READ, WRITE, LOCK, MANAGE)
+EVERYTHING = _rights(READ, WRITE, LOCK, MANAGE, TRIAGE)
 PERSONAS = [
     Persona("anonymous", None, None, _rights(), _rights()),
     Persona("clinician-other-site", "clinician", "b", _rights(), _rights(READ, WRITE)),
     Persona("manager-other-site", "site_manager", "b", _rights(), EVERYTHING),
     Persona("exporter", "exporter", "a", _rights(), _rights()),
     Persona("analyst", "analyst", "a", _rights(), _rights()),
-    Persona("central-data-manager", "central_data_manager", "b", _rights(READ), _rights(READ)),
+    Persona(
+        "central-data-manager",
+        "central_data_manager",
+        "b",
+        _rights(READ, TRIAGE),
+        _rights(READ, TRIAGE),
+    ),
     Persona("clinician-own-site", "clinician", "a", _rights(READ, WRITE), _rights(READ, WRITE)),
     Persona("manager-own-site", "site_manager", "a", EVERYTHING, EVERYTHING),
     Persona("registry-uploader", "registry_uploader", "a", _rights(UPLOAD), _rights(UPLOAD)),
@@ -308,6 +315,12 @@ def dictionary_served(world: World, response) -> None:
     assert "age_years" in body_text(response)
 
 
+def triaged(world: World, response) -> None:
+    assert response.status_code == 302, body_text(response)[:500]
+    assert urlsplit(response["Location"]).path == reverse("cases:triage")
+    assert PatientReport.objects.get(case=world.case).triage == "accepted"
+
+
 def version_of(world: World) -> dict:
     return {"version": world.case.version}
 
@@ -371,6 +384,28 @@ WEB_ENDPOINTS = [
         shows(200, case_name, marker),
     ),
     *(endpoint for form in FORM_VALUES for endpoint in entry_endpoints(form)),
+    Endpoint(
+        "web-triage-list",
+        "cases:triage",
+        "get",
+        fixed_path("cases:triage"),
+        TRIAGE,
+        "list",
+        shows(200, case_name),
+        state=SUBMITTED,
+        shown_for=case_name_at,
+    ),
+    Endpoint(
+        "web-triage-post",
+        "cases:triage_one",
+        "post",
+        case_path("cases:triage_one"),
+        TRIAGE,
+        "case",
+        triaged,
+        state=SUBMITTED,
+        body=lambda world: {"decision": "accepted"},
+    ),
     Endpoint(
         "web-new-case-get",
         "cases:new",
@@ -647,6 +682,14 @@ def build_world(endpoint: Endpoint, persona: Persona, a_site: Site, b_site: Site
     own_case = None
     if persona.site == "b" and WRITE in persona.may_at_own:
         own_case = services.create_case(context(user), b_site)
+        if endpoint.state == SUBMITTED:
+            own_case = fill_required(user, own_case)
+            own_case = services.submit_case(
+                context(user), own_case, expected_version=own_case.version
+            )
+    # Every case is also a patient's report to triage (the triage pages list only those).
+    for reported in filter(None, (case, own_case)):
+        PatientReport.objects.create(case=reported, language="en")
     get_user_model().objects.create_user(NEWCOMER)
     return World(a_site, b_site, owner, case, user, own_case)
 

@@ -156,6 +156,9 @@ class PatientReport(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     triaged_at = models.DateTimeField(null=True, blank=True)
+    # The answers as sent, frozen: the PDF snapshot is made from them (by a task right after
+    # the submit commits, or on the first download), whatever staff edit in the case later.
+    submitted_data = models.JSONField(default=dict, blank=True)
     snapshot = models.FileField(upload_to="patient-receipts/", blank=True)
     snapshot_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

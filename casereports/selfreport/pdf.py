@@ -52,7 +52,8 @@ class _Document(FPDF):
             bold = font.with_name(font.stem + "-Bold" + font.suffix)
             self.add_font("Report", "B", str(bold if bold.is_file() else font))
             self.family = "Report"
-            self.set_text_shaping(True)
+            if rtl:  # joined Arabic letters, right to left; Latin text needs no shaping
+                self.set_text_shaping(True)
         else:
             logger.warning("no Unicode font for patient PDFs; set GDSI_PDF_FONT")
             self.family = "Helvetica"
@@ -82,7 +83,7 @@ def report_pdf(case: Case, report: PatientReport) -> bytes:
         consent = ConsentRecord.objects.filter(case=case).select_related("document").first()
         if consent is not None:
             _consent(document, consent, report.language)
-        _answers(document, case, report.language)
+        _answers(document, case, report)
         document.text(
             _(
                 "This copy was made when you sent your report. Keep your receipt code to see "
@@ -113,10 +114,12 @@ def _consent(document: _Document, consent: ConsentRecord, language: str) -> None
     )
 
 
-def _answers(document: _Document, case: Case, language: str) -> None:
+def _answers(document: _Document, case: Case, report: PatientReport) -> None:
+    language = report.language
     document.text(_("What you reported"), size=13, bold=True)
     texts = texts_for(case.dictionary_version, PATIENTS, language)
-    for page in answered_pages(dictionary_of_case(case), case.data, texts, language):
+    answers = report.submitted_data or case.data
+    for page in answered_pages(dictionary_of_case(case), answers, texts, language):
         if not page.answers:
             continue
         document.text(page.title, size=11, bold=True, gap=1)

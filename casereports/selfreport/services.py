@@ -245,11 +245,10 @@ def record_resumed(context: AuditContext, case: Case, how: str) -> None:
 # --- sending ----------------------------------------------------------------------------------
 
 
-def submit_report(
-    context: AuditContext, case: Case, *, expected_version: int, snapshot: SnapshotMaker
-) -> Submitted:
+def submit_report(context: AuditContext, case: Case, *, expected_version: int) -> Submitted:
     """Draft to submitted: every required question shown to patients has an answer. Issues the
-    receipt code, keeps the PDF snapshot (consent + answers), flags possible duplicates."""
+    receipt code, freezes the answers for the PDF snapshot (made after commit), flags possible
+    duplicates."""
     receipt = codes.new_code()
     with transaction.atomic():
         case = _draft_for_write(case.pk, expected_version)
@@ -269,26 +268,56 @@ def submit_report(
         report.receipt_code_hash = codes.code_hash(receipt, codes.RECEIPT)
         report.expires_at = None
         report.possible_duplicates = possible_duplicates(case)
-        pdf = snapshot(case, report)
-        name = default_storage.save(f"patient-receipts/{case.secret_name}.pdf", ContentFile(pdf))
+        report.submitted_data = dict(case.data)
+        report.save()
+        record_event(
+            context,
+            "case.submitted",
+            case=case,
+            details={"version": case.version, "possible_duplicates": report.possible_duplicates},
+        )
+        transaction.on_commit(lambda: _make_snapshot_later(report.pk))
+    return Submitted(case, receipt)
+
+
+def _make_snapshot_later(report_id: int) -> None:
+    from casereports.selfreport.tasks import make_patient_snapshot
+
+    make_patient_snapshot.delay(report_id)
+
+
+def ensure_snapshot(
+    context: AuditContext, report_id: int, snapshot: SnapshotMaker
+) -> PatientReport:
+    """The report's PDF snapshot, made once from the answers as sent (idempotent: a second
+    call, from the task or a download, finds it made). The file is stored before the row
+    names it; a failed write leaves no file behind."""
+    with transaction.atomic():
+        report = (
+            PatientReport.objects.select_for_update()
+            .select_related("case", "case__site", "case__dictionary_version")
+            .get(pk=report_id)
+        )
+        if report.snapshot or report.case.status == CaseStatus.DRAFT:
+            return report
+        pdf = snapshot(report.case, report)
+        name = default_storage.save(
+            f"patient-receipts/{report.case.secret_name}.pdf", ContentFile(pdf)
+        )
         try:
             report.snapshot.name = name
             report.snapshot_sha256 = hashlib.sha256(pdf).hexdigest()
-            report.save()
+            report.save(update_fields=["snapshot", "snapshot_sha256"])
             record_event(
                 context,
-                "case.submitted",
-                case=case,
-                details={
-                    "version": case.version,
-                    "snapshot_sha256": report.snapshot_sha256,
-                    "possible_duplicates": report.possible_duplicates,
-                },
+                "patient.snapshot_made",
+                case=report.case,
+                details={"sha256": report.snapshot_sha256, "bytes": len(pdf)},
             )
         except BaseException:
-            default_storage.delete(name)  # the submit rolls back: no orphan snapshot
+            default_storage.delete(name)
             raise
-    return Submitted(case, receipt)
+    return report
 
 
 def possible_duplicates(case: Case) -> list[str]:

@@ -67,6 +67,8 @@ def triage_one(request: HttpRequest, secret_name: str) -> HttpResponse:
     if case is None:
         target = Case.objects.filter(secret_name=secret_name[:40]).first()
         case_services.record_denial(context_for(request), "triage patient report", case=target)
+        if target is not None and access.can_view_case(request.user, target):
+            raise PermissionDenied(_("Your role does not triage patients' reports."))
         raise Http404(_("No patient report of that name is open to you."))
     try:
         services.triage_report(

@@ -402,9 +402,7 @@ def review(request: HttpRequest) -> HttpResponse:
         except ValueError:
             version = -1
         try:
-            sent = services.submit_report(
-                patient_context(request), case, expected_version=version, snapshot=report_pdf
-            )
+            sent = services.submit_report(patient_context(request), case, expected_version=version)
         except case_services.InvalidEntry:
             status = 400
         except case_services.StaleVersion as refused:
@@ -492,9 +490,7 @@ def pdf(request: HttpRequest) -> HttpResponse:
     case = _sent(request)
     if case is None:
         return redirect("selfreport:mine")
-    report = case.patient_report
-    if not report.snapshot:
-        raise Http404(_("This report has no PDF copy."))
+    report = services.ensure_snapshot(patient_context(request), case.patient_report.pk, report_pdf)
     with report.snapshot.open("rb") as stored:
         content = stored.read()
     services.record_download(patient_context(request), case, "pdf snapshot")

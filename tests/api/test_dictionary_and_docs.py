@@ -119,8 +119,16 @@ def test_a_verified_session_reads_and_writes_with_csrf(core_version, clinician_a
     refused = client.post("/api/v1/cases/", {"site": "site-a"})
     assert refused.status_code == 403 and "CSRF" in refused.json()["message"]
     assert not Case.objects.exists()
-    csrf = secrets.token_hex(16)
-    client.cookies["csrftoken"] = csrf
+    forged = secrets.token_hex(16)  # a token the session does not hold is refused too
+    client.cookies["csrftoken"] = forged
+    assert (
+        client.post("/api/v1/cases/", {"site": "site-a"}, HTTP_X_CSRFTOKEN=forged).status_code
+        == 403
+    )
+    # The token lives in the session (no CSRF cookie): a page of the app hands it out.
+    page = client.get("/cases/new/").content.decode()
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    assert "csrftoken" not in client.cookies or client.cookies["csrftoken"].value == forged
     created = client.post("/api/v1/cases/", {"site": "site-a"}, HTTP_X_CSRFTOKEN=csrf)
     assert created.status_code == 201
     browsable = client.get("/api/v1/cases/", HTTP_ACCEPT="text/html")

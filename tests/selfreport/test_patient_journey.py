@@ -272,6 +272,7 @@ def test_send_receipt_pdf_and_withdraw(client, project, no_fill_delay):
 
     pdf = client.get("/report/mine/pdf/")
     assert pdf["Content-Type"] == "application/pdf"
+    report.refresh_from_db()
     assert hashlib.sha256(pdf.content).hexdigest() == report.snapshot_sha256
     text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
     assert case.secret_name in text
