@@ -50,9 +50,7 @@ FINE = (PREFIX_COLUMN, COUNTRY_FIELD, *VALUES)
 
 def counted_cases(report_source: str) -> QuerySet[Case]:
     """The cases of a report source the platform's tables count."""
-    return Case.objects.shareable().filter(
-        report_source=report_source, status__in=COUNTED_STATUSES
-    )
+    return Case.objects.shareable().filter(report_source=report_source, status__in=COUNTED_STATUSES)
 
 
 def platform_tables(report_source: str, cases: QuerySet[Case] | None = None) -> CountTables:

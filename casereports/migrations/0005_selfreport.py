@@ -7,104 +7,249 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('casereports', '0004_api_token_site_registry_uploader'),
+        ("casereports", "0004_api_token_site_registry_uploader"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ExternalInitiative',
+            name="ExternalInitiative",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('country', models.CharField(help_text='Two-letter country code, e.g. ES', max_length=2)),
-                ('url', models.URLField(help_text='Its own address (https://...)')),
-                ('description', models.CharField(blank=True, max_length=300)),
-                ('active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "country",
+                    models.CharField(help_text="Two-letter country code, e.g. ES", max_length=2),
+                ),
+                ("url", models.URLField(help_text="Its own address (https://...)")),
+                ("description", models.CharField(blank=True, max_length=300)),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['country', 'name'],
+                "ordering": ["country", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentDocument',
+            name="ConsentDocument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Español'), ('pt-br', 'Português (Brasil)'), ('fr', 'Français'), ('de', 'Deutsch'), ('it', 'Italiano'), ('ar', 'العربية')], max_length=8)),
-                ('version_label', models.CharField(help_text='e.g. 1.0 or 2026-12', max_length=32)),
-                ('title', models.CharField(max_length=200)),
-                ('information', models.TextField(help_text='The information patients read first; a blank line starts a new paragraph.')),
-                ('statements', models.TextField(help_text='One statement per line; the patient must tick each one to continue.')),
-                ('active_from', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('site', models.ForeignKey(blank=True, help_text="Blank: the initiative's document, for every site without its own.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='consent_documents', to='casereports.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[
+                            ("en", "English"),
+                            ("es", "Español"),
+                            ("pt-br", "Português (Brasil)"),
+                            ("fr", "Français"),
+                            ("de", "Deutsch"),
+                            ("it", "Italiano"),
+                            ("ar", "العربية"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("version_label", models.CharField(help_text="e.g. 1.0 or 2026-12", max_length=32)),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "information",
+                    models.TextField(
+                        help_text="The information patients read first; a blank line starts a new paragraph."
+                    ),
+                ),
+                (
+                    "statements",
+                    models.TextField(
+                        help_text="One statement per line; the patient must tick each one to continue."
+                    ),
+                ),
+                ("active_from", models.DateTimeField(default=django.utils.timezone.now)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Blank: the initiative's document, for every site without its own.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consent_documents",
+                        to="casereports.site",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['language', '-active_from'],
+                "ordering": ["language", "-active_from"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentRecord',
+            name="ConsentRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(max_length=8)),
-                ('statements', models.JSONField(default=list)),
-                ('shown_text', models.TextField()),
-                ('text_sha256', models.CharField(max_length=64)),
-                ('agreed_at', models.DateTimeField()),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True)),
-                ('withdrawal_reason', models.TextField(blank=True)),
-                ('case', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='consent', to='casereports.case')),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='records', to='casereports.consentdocument')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("language", models.CharField(max_length=8)),
+                ("statements", models.JSONField(default=list)),
+                ("shown_text", models.TextField()),
+                ("text_sha256", models.CharField(max_length=64)),
+                ("agreed_at", models.DateTimeField()),
+                ("withdrawn_at", models.DateTimeField(blank=True, null=True)),
+                ("withdrawal_reason", models.TextField(blank=True)),
+                (
+                    "case",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consent",
+                        to="casereports.case",
+                    ),
+                ),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="records",
+                        to="casereports.consentdocument",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-agreed_at'],
+                "ordering": ["-agreed_at"],
             },
         ),
         migrations.CreateModel(
-            name='PatientReport',
+            name="PatientReport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(max_length=8)),
-                ('return_code_hash', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('receipt_code_hash', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('expires_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('triage', models.CharField(choices=[('new', 'New'), ('accepted', 'Accepted'), ('duplicate', 'Duplicate'), ('spam', 'Spam')], db_index=True, default='new', max_length=16)),
-                ('possible_duplicates', models.JSONField(blank=True, default=list)),
-                ('triaged_at', models.DateTimeField(blank=True, null=True)),
-                ('submitted_data', models.JSONField(blank=True, default=dict)),
-                ('snapshot', models.FileField(blank=True, upload_to='patient-receipts/')),
-                ('snapshot_sha256', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('case', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='patient_report', to='casereports.case')),
-                ('duplicate_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='casereports.case')),
-                ('triaged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("language", models.CharField(max_length=8)),
+                (
+                    "return_code_hash",
+                    models.CharField(blank=True, max_length=64, null=True, unique=True),
+                ),
+                (
+                    "receipt_code_hash",
+                    models.CharField(blank=True, max_length=64, null=True, unique=True),
+                ),
+                ("expires_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "triage",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("accepted", "Accepted"),
+                            ("duplicate", "Duplicate"),
+                            ("spam", "Spam"),
+                        ],
+                        db_index=True,
+                        default="new",
+                        max_length=16,
+                    ),
+                ),
+                ("possible_duplicates", models.JSONField(blank=True, default=list)),
+                ("triaged_at", models.DateTimeField(blank=True, null=True)),
+                ("submitted_data", models.JSONField(blank=True, default=dict)),
+                ("snapshot", models.FileField(blank=True, upload_to="patient-receipts/")),
+                ("snapshot_sha256", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "case",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="patient_report",
+                        to="casereports.case",
+                    ),
+                ),
+                (
+                    "duplicate_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="casereports.case",
+                    ),
+                ),
+                (
+                    "triaged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SelfReportProject',
+            name="SelfReportProject",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True)),
-                ('is_default', models.BooleanField(default=False, help_text="The initiative's own form: reports made at /report/ land here.")),
-                ('title', models.CharField(blank=True, help_text="Shown to patients; the site's name when blank.", max_length=200)),
-                ('site', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='selfreport_project', to='casereports.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "is_default",
+                    models.BooleanField(
+                        default=False,
+                        help_text="The initiative's own form: reports made at /report/ land here.",
+                    ),
+                ),
+                (
+                    "title",
+                    models.CharField(
+                        blank=True,
+                        help_text="Shown to patients; the site's name when blank.",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "site",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="selfreport_project",
+                        to="casereports.site",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['site__code'],
+                "ordering": ["site__code"],
             },
         ),
         migrations.AddConstraint(
-            model_name='consentdocument',
-            constraint=models.UniqueConstraint(fields=('site', 'language', 'version_label'), name='unique_consent_version'),
+            model_name="consentdocument",
+            constraint=models.UniqueConstraint(
+                fields=("site", "language", "version_label"), name="unique_consent_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='selfreportproject',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('is_default',), name='one_default_project'),
+            model_name="selfreportproject",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_default", True)),
+                fields=("is_default",),
+                name="one_default_project",
+            ),
         ),
     ]

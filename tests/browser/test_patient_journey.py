@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from cases.conftest import *  # noqa: F403 - the case fixtures (core_version, site_a, ...)
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect
 
 from casereports.models import AuditEvent, Case, SelfReportProject
 from casereports.selfreport.services import install_shipped_consent
-
-from cases.conftest import *  # noqa: F403 - the case fixtures (core_version, site_a, ...)
 
 from .helpers import watch
 from .patient_steps import Audit, Person, expect_focus_on_summary
@@ -207,9 +206,15 @@ def test_a_patient_reports_comes_back_sends_and_withdraws(
     assert case.data["age_years"] == "44" and case.data["covid19_country"] == "ES"
     assert case.patient_report.language == language
     actions = list(AuditEvent.objects.filter(case=case).values_list("action", flat=True))
-    for action in ("case.created", "consent.given", "patient.return_code_issued",
-                   "patient.report_opened", "case.submitted", "patient.downloaded",
-                   "consent.withdrawn"):
+    for action in (
+        "case.created",
+        "consent.given",
+        "patient.return_code_issued",
+        "patient.report_opened",
+        "case.submitted",
+        "patient.downloaded",
+        "consent.withdrawn",
+    ):
         assert action in actions, action
 
     from helpers_auth import verified_login

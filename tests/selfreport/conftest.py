@@ -33,12 +33,12 @@ def no_fill_delay(settings):
 
 
 @pytest.fixture
-def project(core_version, site_a):
+def project(core_version, site_a):  # noqa: F811
     install_shipped_consent()
     return SelfReportProject.objects.create(site=site_a, is_default=True)
 
 
 @pytest.fixture
-def clinic_project(core_version, site_b):
+def clinic_project(core_version, site_b):  # noqa: F811
     install_shipped_consent()
     return SelfReportProject.objects.create(site=site_b, title="Clinique B patients")

@@ -8,6 +8,7 @@ from pathlib import Path
 import polib
 import pytest
 from django.conf import settings
+
 from selfreport.journey import consent_to_all, current_case, save_page
 
 pytestmark = pytest.mark.django_db

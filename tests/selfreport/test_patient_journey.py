@@ -10,6 +10,9 @@ import pypdf
 import pytest
 from django.test import Client
 from django.utils import timezone
+
+from casereports.models import AuditEvent, Case, ConsentDocument, ConsentRecord, PatientReport
+from casereports.selfreport import codes
 from selfreport.journey import (
     CODE,
     PATIENT_ANSWERS,
@@ -19,9 +22,6 @@ from selfreport.journey import (
     save_page,
     send,
 )
-
-from casereports.models import AuditEvent, Case, ConsentDocument, ConsentRecord, PatientReport
-from casereports.selfreport import codes
 
 pytestmark = pytest.mark.django_db
 
@@ -43,9 +43,7 @@ def test_the_start_page_needs_no_account_and_sets_no_cookie_but_the_session(clie
     assert "csrftoken" not in client.cookies
 
 
-def test_the_start_page_shows_the_projects_of_the_chosen_country(
-    client, project, clinic_project
-):
+def test_the_start_page_shows_the_projects_of_the_chosen_country(client, project, clinic_project):
     from casereports.models import ExternalInitiative
 
     ExternalInitiative.objects.create(
@@ -65,7 +63,9 @@ def test_a_sites_own_link_lands_reports_at_that_site(client, project, clinic_pro
     page = text_of(client.get("/report/consent/"))
     count = page.count('name="statement"')
     document = re.search(r'name="document" value="(\d+)"', page)[1]
-    client.post("/report/consent/", {"document": document, "statement": list(map(str, range(count)))})
+    client.post(
+        "/report/consent/", {"document": document, "statement": list(map(str, range(count)))}
+    )
     assert current_case(client).site.code == "site-b"
 
 
@@ -196,9 +196,7 @@ def test_save_and_return_on_another_device_with_a_code_shown_once(client, projec
     stored = str(list(AuditEvent.objects.values_list("details", flat=True)))
     assert code not in stored and code.replace("-", "") not in stored
 
-    download = client.post(
-        "/report/code.txt", {"kind": "return", "code": code}
-    )
+    download = client.post("/report/code.txt", {"kind": "return", "code": code})
     assert download["Content-Disposition"].startswith("attachment")
     assert code in download.content.decode()
 

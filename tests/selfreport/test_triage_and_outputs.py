@@ -11,15 +11,14 @@ import pytest
 from cases.conftest import context
 from django.test import Client
 from helpers_auth import verified_login
-from selfreport.journey import PATIENT_ANSWERS, consent_to_all, fill_all, send
 
 from casereports.models import AuditEvent, Case, PatientReport
 from casereports.selfreport import services
-from exports import feeds
+from exports import feeds, tasks
 from exports import services as export_services
-from exports import tasks
 from exports.feedsql import counted_cases
 from exports.queries import job_cases
+from selfreport.journey import PATIENT_ANSWERS, consent_to_all, fill_all, send
 
 pytestmark = pytest.mark.django_db
 
@@ -129,9 +128,7 @@ def test_a_site_manager_triages_only_their_sites_link(
     verified_login(client, manager_b)
     page = client.get("/cases/patient-reports/").content.decode()
     assert f'data-testid="triage-{report.secret_name}"' not in page
-    refused = client.post(
-        f"/cases/patient-reports/{report.secret_name}/", {"decision": "accepted"}
-    )
+    refused = client.post(f"/cases/patient-reports/{report.secret_name}/", {"decision": "accepted"})
     assert refused.status_code == 404
     assert PatientReport.objects.get(case=report).triage == "new"
     assert AuditEvent.objects.filter(action="permission.denied", case=report).exists()
@@ -153,9 +150,7 @@ def test_a_duplicate_must_name_a_case_the_manager_can_see(project, central, no_f
     assert PatientReport.objects.get(case=report).triage == "new"
 
 
-def test_the_same_persons_second_report_is_flagged_as_a_possible_duplicate(
-    project, no_fill_delay
-):
+def test_the_same_persons_second_report_is_flagged_as_a_possible_duplicate(project, no_fill_delay):
     first = sent_report(project)
     second = sent_report(project, covid19={"covid19_date_suspected_onset": "2021-03-03"})
     other = sent_report(project, demographics={"age_years": "61", "sex": "female"})
