@@ -8,10 +8,13 @@ REDIS_URL is set (under a key prefix of this run's own; nothing is flushed).
 
 Each of `--connections` clients (64) is one patient after another, on a keep-alive connection,
 from an address of its own (X-Forwarded-For through one trusted proxy, as behind a load
-balancer): the start page, start, the consent page, consent (the "start" requests), the four
-questionnaire pages (the "save" requests), and sending the report (the "submit" request, which
-writes the PDF snapshot). Every response must be what a browser gets: a 200 page or a 302 to the
-next step; anything else makes the run invalid.
+balancer), doing what a browser does: every form sent and its redirect followed. "start": the
+start page, start, the consent page, consent; "save": each of the four questionnaire pages
+saved and the next page shown; "submit": sending the report and the receipt page. Every
+response must be what a browser gets (a 200 page, a 302 to the next step); anything else makes
+the run invalid. With REDIS_URL, a Celery worker (its own queue name) makes the PDF snapshots
+beside gunicorn, as in production; the run then waits for it to finish them and says how long
+that took. Without REDIS_URL the snapshots are made in the request (the embedded default).
 
 The minimal view's slice uses the same client: `POST /bench/insert/` inserts one row.
 Slices alternate (survey, insert, survey, insert, ...) so a change of load on the machine moves
@@ -25,10 +28,12 @@ import asyncio
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -37,6 +42,7 @@ from benchdb import drop_postgres_database, recreate_postgres_database, setup_dj
 from httpserver import free_port, gunicorn, postgres_server
 
 DATABASE = "gdsi_bench_patient_survey"
+ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO, TARGET_P95_MS = 0.5, 300.0
 LOAD_BEFORE = os.getloadavg()[0]
 TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -163,34 +169,37 @@ async def timed(tally: Tally, kind: str, expect: int, call) -> tuple:
     return status, location, content
 
 
+async def step(connection: Connection, tally: Tally, kind: str, path: str, form: dict) -> bytes:
+    """A form sent and its redirect followed, as a browser does; returns the next page."""
+    _, location, _ = await timed(tally, kind, 302, connection.request("POST", path, form))
+    _, _, page = await timed(tally, kind, 200, connection.request("GET", location))
+    return page
+
+
 async def one_patient(connection: Connection, tally: Tally) -> None:
     connection.cookies.clear()
     _, _, page = await timed(tally, "start", 200, connection.request("GET", "/report/"))
     token = TOKEN.search(page)[1].decode()
-    await timed(
-        tally,
-        "start",
-        302,
-        connection.request("POST", "/report/", {"csrfmiddlewaretoken": token, "website": ""}),
+    page = await step(
+        connection, tally, "start", "/report/", {"csrfmiddlewaretoken": token, "website": ""}
     )
-    _, _, page = await timed(tally, "start", 200, connection.request("GET", "/report/consent/"))
-    token = TOKEN.search(page)[1].decode()
     consent = {
         "csrfmiddlewaretoken": token,
         "website": "",
         "document": DOCUMENT.search(page)[1].decode(),
         "statement": [str(i) for i in range(page.count(b'name="statement"'))],
     }
-    await timed(tally, "start", 302, connection.request("POST", "/report/consent/", consent))
+    await step(connection, tally, "start", "/report/consent/", consent)
     version = 1
     for form, values in ANSWERS.items():
         body = {"csrfmiddlewaretoken": token, "version": str(version), "action": "continue"}
-        await timed(
-            tally, "save", 302, connection.request("POST", f"/report/page/{form}/", body | values)
-        )
+        await step(connection, tally, "save", f"/report/page/{form}/", body | values)
         version += 1
     body = {"csrfmiddlewaretoken": token, "version": str(version)}
-    await timed(tally, "submit", 302, connection.request("POST", "/report/review/", body))
+    page = await step(connection, tally, "submit", "/report/review/", body)
+    if b'data-testid="receipt-code"' not in page:
+        tally.bad.append("submit: no receipt code on the receipt page")
+        raise Refused("submit")
     tally.reports += 1
 
 
@@ -284,6 +293,48 @@ def report(survey: Tally, insert: Tally, args, sent_in_db: int) -> int:
     return 0
 
 
+@contextmanager
+def snapshot_worker(database_url: str, env: dict, log: Path):
+    """A Celery worker on this run's own queue, when there is a broker (REDIS_URL)."""
+    if not os.environ.get("REDIS_URL"):
+        yield None
+        return
+    command = [sys.executable, "-m", "celery", "-A", "gdsi", "worker", "--pool", "solo"]
+    command += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
+    command += ["-Q", env["GDSI_CELERY_QUEUE"]]
+    worker_env = {**os.environ, **env, "DATABASE_URL": database_url, "DEBUG": "false"}
+    with log.open("ab") as output:
+        worker = subprocess.Popen(
+            command, env=worker_env, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def wait_for_snapshots(worker, timeout: float = 600) -> str:
+    from casereports.models import PatientReport
+
+    sent = PatientReport.objects.filter(case__status="submitted")
+    if worker is None:
+        return f"{sent.exclude(snapshot='').count()} made in the requests (no REDIS_URL)"
+    started = time.monotonic()
+    while time.monotonic() - started < timeout and sent.filter(snapshot="").exists():
+        time.sleep(0.5)
+    waiting = sent.filter(snapshot="").count()
+    made = sent.exclude(snapshot="").count()
+    return (
+        f"{made} made by the worker, {waiting} still waiting "
+        f"{time.monotonic() - started:.1f} s after the load ended"
+    )
+
+
 def sent_reports() -> int:
     from casereports.models import Case
 
@@ -316,6 +367,7 @@ def main() -> None:
     args = parser.parse_args()
     database_url = recreate_postgres_database(postgres_server(), DATABASE)
     env = {
+        "GDSI_CELERY_QUEUE": f"bench-survey-{uuid.uuid4().hex}",
         "GDSI_TRUSTED_PROXIES": "1",
         "GDSI_PATIENT_MIN_FILL_SECONDS": "0",  # the clients answer faster than any person
         "GDSI_RATELIMIT_PREFIX": f"bench-{uuid.uuid4().hex}",
@@ -326,9 +378,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="gdsi-bench-survey-") as folder:
             os.environ["MEDIA_ROOT"] = folder  # the PDF snapshots of this run
             log = Path(folder) / "gunicorn.log"
-            with gunicorn(database_url, port, args.workers, args.threads, log, env):
+            with (
+                gunicorn(database_url, port, args.workers, args.threads, log, env),
+                snapshot_worker(database_url, env, log) as worker,
+            ):
                 survey, insert = asyncio.run(measure(port, args))
+                drained = wait_for_snapshots(worker)
             status = report(survey, insert, args, sent_reports())
+            print(f"  PDF snapshots: {drained}")
             if status and log.exists():
                 print(log.read_text(errors="replace")[-2000:], file=sys.stderr)
     finally:

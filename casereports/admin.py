@@ -127,3 +127,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return access.has_permission(request.user, ADMINISTER)
+
+
+# The patient stream's admin pages (beside the rows they refer to).
+from casereports.selfreport import admin as selfreport_admin  # noqa: E402, F401
