@@ -49,6 +49,22 @@ class BrowserWatch:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     csp_violations: list[str] = field(default_factory=list)
+    refusals: list[tuple[int, str]] = field(default_factory=list)  # expected (status, path)
+
+    def expect_refusal(self, status: int, path: str) -> None:
+        """A page the test expects the server to refuse (a form sent back with its errors):
+        Chromium logs the status as a console error, which is then no fault."""
+        self.refusals.append((status, path))
+
+    def unexpected_console_errors(self) -> list[str]:
+        return [
+            error
+            for error in self.console_errors
+            if not any(
+                f"status of {status} " in error and error.rstrip(")").endswith(path)
+                for status, path in self.refusals
+            )
+        ]
 
     def _on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
@@ -73,7 +89,8 @@ class BrowserWatch:
         assert not self.requests_elsewhere(), (
             f"requests to other hosts: {self.requests_elsewhere()}"
         )
-        assert not self.console_errors, f"console errors: {self.console_errors}"
+        unexpected = self.unexpected_console_errors()
+        assert not unexpected, f"console errors: {unexpected}"
         assert not self.page_errors, f"uncaught script errors: {self.page_errors}"
         assert not self.csp_violations, f"CSP violations: {self.csp_violations}"
 

@@ -105,6 +105,7 @@ def walk_journey(server: str, fresh_page, language: str, keyboard: bool) -> Case
     expect(page.get_by_test_id("give-consent")).to_be_visible()
     expect_language(page, language)
     audit.check(page, "consent")
+    watched.expect_refusal(400, "/report/consent/")
     person.press(page.get_by_test_id("give-consent"))  # nothing ticked
     expect_focus_on_summary(page)
     audit.check(page, "consent refused")
@@ -131,6 +132,7 @@ def walk_journey(server: str, fresh_page, language: str, keyboard: bool) -> Case
     expect(age).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#error-age_years")).not_to_be_empty()
     audit.check(page, "page demographics, live error")
+    watched.expect_refusal(400, "/report/page/demographics/")
     person.press(page.get_by_test_id("save-continue"))
     expect_focus_on_summary(page)
     expect(age).to_have_attribute("aria-invalid", "true")
@@ -156,12 +158,14 @@ def walk_journey(server: str, fresh_page, language: str, keyboard: bool) -> Case
     person = Person(phone, keyboard)
     phone.goto(f"{server}/report/return/?lang={language}")
     audit.check(phone, "return")
+    watched.expect_refusal(400, "/report/return/")
     person.fill(phone.locator("#input-code"), "AAAA-AAAA-AAAA-AAAA")
     person.press(phone.get_by_test_id("use-code"))
     expect_focus_on_summary(phone)
     audit.check(phone, "return refused")
     person.fill(phone.locator("#input-code"), code.lower())
     person.press(phone.get_by_test_id("use-code"))
+    phone.wait_for_url(PAGE_URL)  # back where the report stopped
     while (found := PAGE_URL.search(phone.url)) is not None:
         form = found["form"]
         expect(phone.locator("#entry-form")).to_be_visible()
@@ -184,6 +188,8 @@ def walk_journey(server: str, fresh_page, language: str, keyboard: bool) -> Case
     phone.goto(f"{server}/report/mine/")
     audit.check(phone, "my report")
     person.press(phone.get_by_test_id("withdraw-link"))
+    phone.wait_for_url(re.compile(r"/report/mine/withdraw/$"))
+    expect(phone.locator("#input-confirm")).to_be_visible()
     audit.check(phone, "withdraw")
     person.tick(phone.locator("#input-confirm"))
     person.press(phone.get_by_test_id("withdraw"))

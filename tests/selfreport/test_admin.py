@@ -5,9 +5,9 @@ agreed to cannot be changed or deleted there."""
 import pytest
 from django.test import Client
 from helpers_auth import verified_login
-from selfreport.journey import consent_to_all
 
 from casereports.models import AuditEvent, ConsentDocument, ExternalInitiative
+from selfreport.journey import consent_to_all
 
 pytestmark = pytest.mark.django_db
 
