@@ -193,9 +193,7 @@ class ListSelect(forms.Select):
                 for code, label in self.choices
             ),
         )
-        return format_html(
-            '<select name="{}"{}>{}</select>', name, flatatt_safe(attrs), options
-        )
+        return format_html('<select name="{}"{}>{}</select>', name, flatatt_safe(attrs), options)
 
 
 def flatatt_safe(attrs: dict) -> SafeString:
@@ -360,9 +358,9 @@ class FieldErrors(LayoutObject):
         )
 
 
-def _question(f: Field) -> LayoutObject:
-    unit = f.tag("@GDSI-UNIT")
-    if isinstance(unit, str) and unit and f.field_type == "text":
+def _question(f: Field, texts: Texts) -> LayoutObject:
+    unit = texts.unit(f)
+    if unit and f.field_type == "text":
         control: LayoutObject = AppendedText(f.name, unit)
     elif _inline(f):
         control = InlineCheckboxes(f.name) if f.field_type == "checkbox" else InlineRadios(f.name)
@@ -385,7 +383,7 @@ def _display(f: Field, record: Mapping[str, str], texts: Texts) -> Markup:
             UPLOAD_NOTE,
         )
     else:
-        unit = f.tag("@GDSI-UNIT")
+        unit = texts.unit(f)
         value = (
             record.get(f.name, "") if f.calc_ast is not None else entry.readable_value(f, record)
         )
@@ -396,7 +394,7 @@ def _display(f: Field, record: Mapping[str, str], texts: Texts) -> Markup:
             label=texts.label(f),
             name=f.name,
             value=value,
-            unit=format_html("<span>{}</span>", unit) if isinstance(unit, str) else "",
+            unit=format_html("<span>{}</span>", unit) if unit else "",
         )
     note = format_html('<div class="form-text">{}</div>', texts.note(f)) if f.note else ""
     kind = "calc" if f.calc_ast is not None else f.field_type
@@ -420,7 +418,7 @@ def _sections(
         if f.section_header:
             sections.append([texts.section_header(f), []])
         sections[-1][1].append(
-            _question(f) if entry.is_entered(f, audience) else _display(f, record, texts)
+            _question(f, texts) if entry.is_entered(f, audience) else _display(f, record, texts)
         )
     layout = []
     for header, items in sections:
@@ -568,7 +566,7 @@ class EntryForm(forms.Form):
 def _client_field(f: Field, texts: Texts, audience: str) -> dict[str, Any]:
     validation = canonical_validation(f.validation)
     step = f.tag("@GDSI-STEP")
-    unit = f.tag("@GDSI-UNIT")
+    unit = texts.unit(f)
     return {
         "name": f.name,
         "label": texts.label(f),
@@ -599,5 +597,5 @@ def _client_field(f: Field, texts: Texts, audience: str) -> dict[str, Any]:
         "codes": f.choice_codes(),
         "branching": f.branching_ast,
         "calc": f.calc_ast,
-        "unit": unit if isinstance(unit, str) else "",
+        "unit": unit,
     }

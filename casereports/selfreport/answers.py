@@ -71,9 +71,9 @@ def answer_text(f: Field, data: dict[str, str], texts: Texts, language: str) -> 
     if validation in DATE_TYPES:
         return local_date(value, language)
     if validation in NUMERIC_TYPES:
-        unit = f.tag("@GDSI-UNIT")
+        unit = texts.unit(f)
         number = local_number(value, language)
-        return f"{number} {unit}" if isinstance(unit, str) and unit else number
+        return f"{number} {unit}" if unit else number
     return value
 
 

@@ -5,8 +5,8 @@ validation, which never change with the language. A layer is a CSV file beside t
 dictionary, `<stem>.<language>.csv` (every audience) or `<stem>.<language>.<audience>.csv`,
 with the columns `variable, element, code, source, text`:
 
-- `element` is `label`, `note`, `section_header`, `choice` (then `code` names the choice) or
-  `form` (then `variable` is a form name and the text is the form's title);
+- `element` is `label`, `note`, `section_header`, `unit` (`@GDSI-UNIT`), `choice` (then `code`
+  names the choice) or `form` (then `variable` is a form name and the text is the form's title);
 - `source` is the base text the row translates, so a row whose base changed since it was
   translated is found (stale) and not shown: a translation of an old question may ask
   another question.
@@ -29,7 +29,8 @@ BASE_LANGUAGE = "en"
 CLINICIANS, PATIENTS = "clinicians", "patients"
 AUDIENCES = (CLINICIANS, PATIENTS)
 COLUMNS = ("variable", "element", "code", "source", "text")
-ELEMENTS = ("label", "note", "section_header", "choice", "form")
+ELEMENTS = ("label", "note", "section_header", "choice", "form", "unit")
+UNIT_TAG = "@GDSI-UNIT"
 PATIENT_LABEL_TAG = "@GDSI-PATIENT-LABEL"
 CLINICIAN_ONLY_TAG = "@GDSI-CLINICIAN-ONLY"
 # Fields no person sees on a form: their words need no translation.
@@ -104,6 +105,9 @@ def base_text(f: Field, element: str, code: str = "", audience: str = CLINICIANS
         return f.section_header
     if element == "choice":
         return dict(field_choices(f)).get(code, "")
+    if element == "unit":
+        unit = f.tag(UNIT_TAG)
+        return unit if isinstance(unit, str) else ""
     raise KeyError(element)
 
 
@@ -126,7 +130,7 @@ def translatable(dictionary: DataDictionary, audience: str | None) -> dict[Key, 
             if label != f.label:
                 strings[(f.name, "label", "")] = label
             continue
-        for element in ("label", "note", "section_header"):
+        for element in ("label", "note", "section_header", "unit"):
             text = base_text(f, element)
             if text:
                 strings[(f.name, element, "")] = text
@@ -294,6 +298,10 @@ class Texts:
         if not f.section_header:
             return ""
         return self._lookup((f.name, "section_header", ""), f.section_header)
+
+    def unit(self, f: Field) -> str:
+        base = base_text(f, "unit")
+        return self._lookup((f.name, "unit", ""), base) if base else ""
 
     def choices(self, f: Field) -> list[tuple[str, str]]:
         return [

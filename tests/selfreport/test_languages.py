@@ -83,3 +83,9 @@ def test_every_catalogue_is_complete_and_compiled(language):
     for entry in catalogue.translated_entries():
         if not entry.obsolete and not entry.msgid_plural:
             assert translations.get((entry.msgctxt, entry.msgid)) == entry.msgstr, entry.msgid
+
+
+def test_units_are_in_the_readers_language(client, project, no_fill_delay):
+    consent_to_all(client, lang="es")
+    page = client.get("/report/page/demographics/").content.decode()
+    assert ">años<" in page and ">years<" not in page
