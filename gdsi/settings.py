@@ -287,13 +287,15 @@ GDSI_TEXT_LAYERS_DIR = Path(
 GDSI_PATIENT_DRAFT_DAYS = env_int("GDSI_PATIENT_DRAFT_DAYS", 30)
 GDSI_PATIENT_MIN_FILL_SECONDS = env_int("GDSI_PATIENT_MIN_FILL_SECONDS", 3)
 GDSI_DUPLICATE_WINDOW_DAYS = env_int("GDSI_DUPLICATE_WINDOW_DAYS", 180)
+# A TrueType font covering every shipped language for the patients' PDF (DejaVu Sans if empty).
+GDSI_PDF_FONT = env_str("GDSI_PDF_FONT", "")
 # Requests a minute per address (a whole clinic shares one) and for everyone together.
 GDSI_PATIENT_RATE_LIMITS = {
-    "start": (env_int("GDSI_RATE_START_PER_ADDRESS", 60), env_int("GDSI_RATE_START_TOTAL", 3000)),
-    "save": (env_int("GDSI_RATE_SAVE_PER_ADDRESS", 600), env_int("GDSI_RATE_SAVE_TOTAL", 30000)),
+    "start": (env_int("GDSI_RATE_START_PER_ADDRESS", 60), env_int("GDSI_RATE_START_TOTAL", 6000)),
+    "save": (env_int("GDSI_RATE_SAVE_PER_ADDRESS", 600), env_int("GDSI_RATE_SAVE_TOTAL", 60000)),
     "submit": (
         env_int("GDSI_RATE_SUBMIT_PER_ADDRESS", 60),
-        env_int("GDSI_RATE_SUBMIT_TOTAL", 3000),
+        env_int("GDSI_RATE_SUBMIT_TOTAL", 6000),
     ),
     "code": (env_int("GDSI_RATE_CODE_PER_ADDRESS", 10), env_int("GDSI_RATE_CODE_TOTAL", 600)),
 }

@@ -315,3 +315,28 @@ def test_an_expired_draft_is_deleted_on_record_and_its_code_stops_working(
     assert response.status_code == 400
     assert "is deleted" in text_of(response)
     assert client.get("/report/page/covid19/")["Location"] == "/report/"
+
+
+def test_the_pdf_keeps_what_was_sent_even_after_the_case_changes(client, project, no_fill_delay):
+    consent_to_all(client)
+    case = fill_all(client)
+    send(client)
+    case.refresh_from_db()
+    # A later correction of the case (staff edit with a reason) does not change the snapshot.
+    Case.objects.filter(pk=case.pk).update(data={**case.data, "age_years": "45"})
+    pdf = client.get("/report/mine/pdf/").content
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    assert "44" in text and "45" not in text.replace(case.secret_name, "")
+    again = client.get("/report/mine/pdf/").content
+    assert again == pdf  # made once, served as stored
+    assert AuditEvent.objects.filter(action="patient.snapshot_made", case=case).count() == 1
+
+
+def test_an_arabic_pdf_is_written_right_to_left_in_arabic(client, project, no_fill_delay):
+    consent_to_all(client, lang="ar")
+    fill_all(client)
+    send(client)
+    pdf = client.get("/report/mine/pdf/").content
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    assert "COVID" in text or "كوفيد" in text
+    assert any("\u0600" <= char <= "\u06ff" for char in text)  # Arabic letters, not boxes
