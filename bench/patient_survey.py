@@ -41,28 +41,14 @@ from urllib.parse import urlencode
 from benchdb import drop_postgres_database, recreate_postgres_database, setup_django
 from httpserver import free_port, gunicorn, postgres_server
 
+from casereports.synthetic import PATIENT_ANSWERS as ANSWERS
+
 DATABASE = "gdsi_bench_patient_survey"
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO, TARGET_P95_MS = 0.5, 300.0
 LOAD_BEFORE = os.getloadavg()[0]
 TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 DOCUMENT = re.compile(rb'name="document" value="(\d+)"')
-ANSWERS = {
-    "covid19": {
-        "covid19_date_reporting": "2021-03-10",
-        "covid19_has_symptoms": "yes",
-        "covid19_sympt_fever": "yes",
-        "covid19_suspected_case": "yes",
-        "covid19_confirmed_case": "yes",
-        "covid19_country": "ES",
-        "covid19_date_suspected_onset": "2021-03-01",
-        "covid19_admission_hospital": "no",
-        "covid19_outcome_recovered": "yes",
-    },
-    "demographics": {"age_years": "44", "sex": "female"},
-    "ms_history": {"ms_type": "RRMS", "current_dmt": "no"},
-    "comorbidities": {"has_comorbidities": "no"},
-}
 
 
 def prepare(database_url: str) -> None:

@@ -28,6 +28,24 @@ SUBMITTABLE_ANSWERS: dict[str, dict[str, str]] = {
     "comorbidities": {"has_comorbidities": "no"},
 }
 
+# What a patient answers on each page of the patients' questionnaire to be able to send it.
+PATIENT_ANSWERS: dict[str, dict[str, str]] = {
+    "covid19": {
+        "covid19_date_reporting": "2021-03-10",
+        "covid19_has_symptoms": "yes",
+        "covid19_sympt_fever": "yes",
+        "covid19_suspected_case": "yes",
+        "covid19_confirmed_case": "yes",
+        "covid19_country": "ES",
+        "covid19_date_suspected_onset": "2021-03-01",
+        "covid19_admission_hospital": "no",
+        "covid19_outcome_recovered": "yes",
+    },
+    "demographics": {"age_years": "44", "sex": "female"},
+    "ms_history": {"ms_type": "RRMS", "current_dmt": "no"},
+    "comorbidities": {"has_comorbidities": "no"},
+}
+
 EPOCH = date(2018, 6, 1)
 SPAN_DAYS = 365 * 5
 NUMBER_RANGES = {

@@ -29,7 +29,12 @@ from casereports.i18n.texts import language_code, texts_for
 from casereports.models import Case, CaseStatus
 from casereports.selfreport import codes, limits, services
 from casereports.selfreport.answers import answered_pages, local_moment
-from casereports.selfreport.models import ConsentDocument, ExternalInitiative, SelfReportProject
+from casereports.selfreport.models import (
+    ConsentDocument,
+    ExternalInitiative,
+    PatientReport,
+    SelfReportProject,
+)
 from casereports.selfreport.pdf import report_pdf
 from casereports.services import cases as case_services
 from casereports.services.dictionaries import dictionary_of_case
@@ -317,7 +322,7 @@ def _render_form(
 
 def _finish_later(request: HttpRequest, case: Case) -> HttpResponse:
     code = services.issue_return_code(patient_context(request), case)
-    expires = case.patient_report.__class__.objects.get(case=case).expires_at
+    expires = PatientReport.objects.values_list("expires_at", flat=True).get(case=case)
     context = {"code": code, "expires": local_moment(expires, language_code())}
     return _page(request, "return_code.html", context)
 

@@ -5,23 +5,8 @@ from __future__ import annotations
 import re
 
 from casereports.models import Case
+from casereports.synthetic import PATIENT_ANSWERS
 
-PATIENT_ANSWERS: dict[str, dict[str, str]] = {
-    "covid19": {
-        "covid19_date_reporting": "2021-03-10",
-        "covid19_has_symptoms": "yes",
-        "covid19_sympt_fever": "yes",
-        "covid19_suspected_case": "yes",
-        "covid19_confirmed_case": "yes",
-        "covid19_country": "ES",
-        "covid19_date_suspected_onset": "2021-03-01",
-        "covid19_admission_hospital": "no",
-        "covid19_outcome_recovered": "yes",
-    },
-    "demographics": {"age_years": "44", "sex": "female"},
-    "ms_history": {"ms_type": "RRMS", "current_dmt": "no"},
-    "comorbidities": {"has_comorbidities": "no"},
-}
 CODE = re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
 
 

@@ -45,7 +45,8 @@ def test_an_unknown_variable_or_code_is_refused_naming_the_row(dictionary):
     assert problems == [
         "layer row 3: unknown variable 'no_such_field'",
         "layer row 4: unknown code 'dragon' for sex (its codes: female, male, non-binary)",
-        "layer row 5: unknown element 'colour' (one of label, note, section_header, choice, form, unit)",
+        "layer row 5: unknown element 'colour' "
+        "(one of label, note, section_header, choice, form, unit)",
         "layer row 6: sex label appears twice",
     ]
 
