@@ -38,4 +38,5 @@ bench: setup
 	$(BIN)/python bench/dictionary_load.py
 	$(BIN)/python bench/audit_cost.py
 	$(BIN)/python bench/case_submit.py || [ $$? -eq 2 ]  # exit 2: no PostgreSQL or wrk here
+	$(BIN)/python bench/patient_survey.py || [ $$? -eq 2 ]  # exit 2: no PostgreSQL here
 	$(BIN)/python bench/federated_command.py --rows 100000

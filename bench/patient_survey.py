@@ -2,7 +2,7 @@
 Django view, measured in alternating slices of the same run.
 
 gunicorn serves the app (bench/bench_settings.py: the app's settings plus `bench/insert/`) on
-PostgreSQL, in a throwaway database `gdsi_bench_patient_survey`, with the core dictionary, a
+PostgreSQL, in a throwaway database `gdsi_bench_patient_survey_<pid>`, with the core dictionary, a
 default patient project and its consent documents. Redis holds the rate-limit counters when
 REDIS_URL is set (under a key prefix of this run's own; nothing is flushed).
 
@@ -43,7 +43,7 @@ from httpserver import free_port, gunicorn, postgres_server
 
 from casereports.synthetic import PATIENT_ANSWERS as ANSWERS
 
-DATABASE = "gdsi_bench_patient_survey"
+DATABASE = f"gdsi_bench_patient_survey_{os.getpid()}"  # a name of its own per run
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO, TARGET_P95_MS = 0.5, 300.0
 LOAD_BEFORE = os.getloadavg()[0]

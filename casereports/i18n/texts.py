@@ -61,8 +61,15 @@ def texts_for(
     version: DictionaryVersion, audience: str = CLINICIANS, language: str | None = None
 ) -> Texts:
     """The words `audience` reads in `language` (the active language when None)."""
-    dictionary = dictionary_of(version)
     language = language or language_code()
-    stem = layer_stem(version)
-    layers = shipped_layers(dictionary, stem, version.content_hash) if stem else {}
-    return Texts(dictionary, language, audience, layers.values())
+    key = (version.content_hash, str(settings.GDSI_TEXT_LAYERS_DIR), language, audience)
+    texts = _TEXTS.get(key)
+    if texts is None:  # a Texts only looks strings up (and remembers them): one per process
+        dictionary = dictionary_of(version)
+        stem = layer_stem(version)
+        layers = shipped_layers(dictionary, stem, version.content_hash) if stem else {}
+        texts = _TEXTS[key] = Texts(dictionary, language, audience, layers.values())
+    return texts
+
+
+_TEXTS: dict[tuple[str, str, str, str], Texts] = {}

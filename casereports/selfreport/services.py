@@ -177,6 +177,8 @@ def save_page(
     """Save one page of the patient's draft; a saved draft lives on for the expiry period."""
     with transaction.atomic():
         case = _draft_for_write(case.pk, expected_version)
+        # Rows before the audit head, in every writer of a report: no lock-order deadlock.
+        PatientReport.objects.filter(case=case).update(expires_at=_expiry())
         dictionary = dictionary_of_case(case)
         result = entry.apply_entry(
             dictionary, case.data, submitted, form=form, audience=entry.PATIENT, confirmed=confirmed
@@ -204,7 +206,6 @@ def save_page(
                 },
             )
         case.save(update_fields=fields)
-        PatientReport.objects.filter(case=case).update(expires_at=_expiry())
     return SaveOutcome(case, changes, result.cleared)
 
 
@@ -293,8 +294,10 @@ def ensure_snapshot(
     call, from the task or a download, finds it made). The file is stored before the row
     names it; a failed write leaves no file behind."""
     with transaction.atomic():
+        # Only the report's row: locking the joined site row too would wait on (and deadlock
+        # with) every case written at that site while it holds the audit head.
         report = (
-            PatientReport.objects.select_for_update()
+            PatientReport.objects.select_for_update(of=("self",))
             .select_related("case", "case__site", "case__dictionary_version")
             .get(pk=report_id)
         )

@@ -173,3 +173,37 @@ def test_a_feed_job_runs_in_a_worker_and_a_lost_one_is_picked_up_by_the_sweeper(
     assert lost.status == JobStatus.DONE, lost.error
     assert lost.suppressed_cells > 0
     assert AuditEvent.objects.filter(action="feed.finished").count() == 2
+
+
+def test_a_sent_patient_reports_pdf_is_made_by_a_worker(
+    start_worker, site_a, core_version, tmp_path, monkeypatch, settings
+):
+    """The submit answers at once; a worker makes the PDF snapshot from the answers as sent."""
+    from django.test import Client
+    from selfreport.journey import consent_to_all, fill_all, send
+
+    from casereports.models import PatientReport, SelfReportProject
+    from casereports.selfreport.services import install_shipped_consent
+
+    monkeypatch.setenv("MEDIA_ROOT", str(tmp_path / "media"))
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.GDSI_PATIENT_MIN_FILL_SECONDS = 0
+    install_shipped_consent()
+    SelfReportProject.objects.create(site=site_a, is_default=True)
+    worker = start_worker()
+    patient = Client()
+    consent_to_all(patient)
+    fill_all(patient)
+    send(patient)
+    report = PatientReport.objects.get()
+    deadline = time.monotonic() + 60
+    while not report.snapshot and time.monotonic() < deadline:
+        assert worker.poll() is None, "the worker exited"
+        time.sleep(0.1)
+        report.refresh_from_db()
+    assert report.snapshot, "no snapshot after 60 s"
+    event = AuditEvent.objects.get(action="patient.snapshot_made")
+    assert event.channel == "task" and event.details["sha256"] == report.snapshot_sha256
+    assert (tmp_path / "media" / report.snapshot.name).read_bytes().startswith(b"%PDF")
+    pdf = patient.get("/report/mine/pdf/")
+    assert pdf.content == (tmp_path / "media" / report.snapshot.name).read_bytes()
