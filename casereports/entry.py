@@ -21,6 +21,7 @@ from casereports.dictionary.model import Field
 from casereports.dictionary.validation_types import NUMERIC_TYPES, range_error, validate_value
 from casereports.logic import evaluate, to_text
 from casereports.logic.values import is_true
+from casereports.textlayers import Texts
 
 CLINICIAN, PATIENT = "clinician", "patient"
 # Fields nobody types: the system sets them, or they only display text.
@@ -333,15 +334,17 @@ def changed_keys(before: Mapping[str, str], after: Mapping[str, str]) -> list[tu
     ]
 
 
-def readable_value(f: Field, values: Mapping[str, str]) -> str:
-    """A value as a person reads it: choice labels instead of codes, units after numbers."""
+def readable_value(f: Field, values: Mapping[str, str], texts: Texts | None = None) -> str:
+    """A value as a person reads it: choice labels instead of codes, units after numbers, in
+    the words of `texts` (the dictionary's own without)."""
+    choices = texts.choices(f) if texts is not None else f.choices
     if f.field_type == "checkbox":
-        labels = [label for code, label in f.choices if values.get(f"{f.name}___{code}") == "1"]
+        labels = [label for code, label in choices if values.get(f"{f.name}___{code}") == "1"]
         return ", ".join(labels)
     value = values.get(f.name, "")
-    if value and f.choices:
-        return dict(f.choices).get(value, value)
-    unit = f.tag("@GDSI-UNIT")
-    if value and isinstance(unit, str):
+    if value and choices:
+        return dict(choices).get(value, value)
+    unit = texts.unit(f) if texts is not None else f.tag("@GDSI-UNIT")
+    if value and isinstance(unit, str) and unit:
         return f"{value} {unit}"
     return value

@@ -385,7 +385,9 @@ def _display(f: Field, record: Mapping[str, str], texts: Texts) -> Markup:
     else:
         unit = texts.unit(f)
         value = (
-            record.get(f.name, "") if f.calc_ast is not None else entry.readable_value(f, record)
+            record.get(f.name, "")
+            if f.calc_ast is not None
+            else entry.readable_value(f, record, texts)
         )
         body = format_html(
             '<div class="form-label">{label}</div><div class="d-flex gap-1">'

@@ -36,6 +36,7 @@ from casereports.models import AuditEvent, Case, CaseStatus, DictionaryVersion, 
 from casereports.roles import ROLES
 from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
+from casereports.textlayers import Texts
 from casereports.views.lookup import SECRET_NAME_MAX, visible_case
 
 PAGE_SIZE = 25
@@ -266,17 +267,21 @@ def _displayed(f: Field, values: dict[str, str]) -> bool:
     return f.field_type != "descriptive" and not f.is_hidden and entry.is_shown(f, values)
 
 
-def form_sections(dictionary: DataDictionary, form: str, values: dict[str, str]) -> list[Section]:
-    """The form's shown fields, readable, grouped under their section headers (a header opens a
-    section that runs to the next header, as in REDCap)."""
+def form_sections(
+    dictionary: DataDictionary, form: str, values: dict[str, str], texts: Texts
+) -> list[Section]:
+    """The form's shown fields, readable in the reader's language, grouped under their section
+    headers (a header opens a section that runs to the next header, as in REDCap)."""
     sections = [Section("")]
     for f in dictionary.fields:
         if f.form != form:
             continue
         if f.section_header:
-            sections.append(Section(f.section_header))
+            sections.append(Section(texts.section_header(f)))
         if _displayed(f, values):
-            sections[-1].rows.append(DataRow(f.label, entry.readable_value(f, values)))
+            sections[-1].rows.append(
+                DataRow(texts.label(f), entry.readable_value(f, values, texts))
+            )
     return [section for section in sections if section.rows]
 
 
@@ -287,7 +292,7 @@ def form_summaries(dictionary: DataDictionary, case: Case, *, editable: bool) ->
             name=form,
             title=texts_for(case.dictionary_version).form_title(form),
             status=case.form_statuses.get(form, entry.NOT_STARTED),
-            sections=form_sections(dictionary, form, case.data),
+            sections=form_sections(dictionary, form, case.data, texts_for(case.dictionary_version)),
             edit_url=reverse("cases:form", args=[case.secret_name, form]) if editable else "",
         )
         for form in entry.entry_forms(dictionary)
