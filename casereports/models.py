@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from casereports.roles import ROLE_CHOICES
 
@@ -70,13 +71,16 @@ class Membership(models.Model):
         return f"{self.user} - {self.role} at {self.site.code}"
 
 
-REPORT_SOURCES = [("clinicians", "Clinician report"), ("patients", "Patient self-report")]
+REPORT_SOURCES = [
+    ("clinicians", _("Clinician report")),
+    ("patients", _("Patient self-report")),
+]
 
 
 class CaseStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    SUBMITTED = "submitted", "Submitted"
-    LOCKED = "locked", "Locked"
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    LOCKED = "locked", _("Locked")
 
 
 class CaseQuerySet(models.QuerySet):

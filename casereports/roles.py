@@ -5,11 +5,14 @@ A membership gives a user one role at one site. The access module decides what a
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class Role:
     code: str
-    label: str
+    label: str | Promise  # translated where it is shown
     permissions: frozenset[str]
     staff: bool = True
 
@@ -32,23 +35,23 @@ UPLOAD_COUNTS = "upload_counts"
 ROLES: dict[str, Role] = {
     role.code: role
     for role in (
-        Role("clinician", "Clinician", frozenset({VIEW_CASES, EDIT_CASES})),
+        Role("clinician", _("Clinician"), frozenset({VIEW_CASES, EDIT_CASES})),
         Role(
             "site_manager",
-            "Site manager",
+            _("Site manager"),
             frozenset({VIEW_CASES, EDIT_CASES, LOCK_CASES, MANAGE_MEMBERS, TRIAGE_REPORTS}),
         ),
         Role(
             "central_data_manager",
-            "Central data manager",
+            _("Central data manager"),
             frozenset({VIEW_CASES, VIEW_ALL_SITES, IMPORT_DATA, TRIAGE_REPORTS}),
         ),
-        Role("exporter", "Exporter", frozenset({EXPORT_DATA, VIEW_AGGREGATES})),
-        Role("analyst", "Analyst", frozenset({VIEW_AGGREGATES})),
-        Role("registry_uploader", "Registry uploader", frozenset({UPLOAD_COUNTS})),
+        Role("exporter", _("Exporter"), frozenset({EXPORT_DATA, VIEW_AGGREGATES})),
+        Role("analyst", _("Analyst"), frozenset({VIEW_AGGREGATES})),
+        Role("registry_uploader", _("Registry uploader"), frozenset({UPLOAD_COUNTS})),
         Role(
             "administrator",
-            "Administrator",
+            _("Administrator"),
             frozenset(
                 {
                     VIEW_CASES,

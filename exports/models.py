@@ -8,16 +8,17 @@ name and renamed when complete, so `file_path` names a whole file or nothing.
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from casereports.models import REPORT_SOURCES, DictionaryVersion, Site
 
 
 class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -137,8 +138,8 @@ class ScheduledExport(models.Model):
 
 
 class FeedVariant(models.TextChoices):
-    EXACT = "exact", "Exact (for the central team)"
-    PUBLICATION = "publication", "Publication (small cells suppressed)"
+    EXACT = "exact", _("Exact (for the central team)")
+    PUBLICATION = "publication", _("Publication (small cells suppressed)")
 
 
 class FeedJob(Job):
@@ -168,8 +169,8 @@ class FeedJob(Job):
 
 
 class UploadStatus(models.TextChoices):
-    ACCEPTED = "accepted", "Accepted"
-    REPLACED = "replaced", "Replaced"
+    ACCEPTED = "accepted", _("Accepted")
+    REPLACED = "replaced", _("Replaced")
 
 
 class FederatedUpload(models.Model):

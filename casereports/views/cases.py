@@ -387,7 +387,7 @@ def describe_action(event: AuditEvent) -> str:
 def role_labels(codes: str) -> str:
     """An event's role codes ("clinician,site_manager") as people name them."""
     return ", ".join(
-        ROLES[code].label if code in ROLES else code for code in codes.split(",") if code
+        str(ROLES[code].label) if code in ROLES else code for code in codes.split(",") if code
     )
 
 
