@@ -196,7 +196,7 @@ def consent(request: HttpRequest) -> HttpResponse:
     if str(request.POST.get("document")) != str(document.pk):
         context["changed"] = True  # a new version came into force while they read
         return _page(request, "consent.html", context, status=409)
-    ticked = {int(v) for v in request.POST.getlist("statement") if v.isdigit()}
+    ticked = {int(v) for v in request.POST.getlist("statement") if v.isdigit() and len(v) < 4}
     try:
         case = services.start_report(
             patient_context(request), project, document, language=language, ticked=ticked

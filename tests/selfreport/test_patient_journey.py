@@ -367,3 +367,20 @@ def test_making_the_snapshot_locks_only_the_reports_row(client, project, no_fill
     ]
     assert len(locking) == 1
     assert locking[0].endswith('FOR UPDATE OF "casereports_patientreport"')
+
+
+def test_nonsense_in_the_forms_is_refused_in_plain_words_never_a_server_error(
+    client, project, no_fill_delay
+):
+    client.post("/report/", {"website": ""})
+    page = text_of(client.get("/report/consent/"))
+    document = re.search(r'name="document" value="(\d+)"', page)[1]
+    response = client.post("/report/consent/", {"document": document, "statement": ["9" * 5000]})
+    assert response.status_code == 400 and "Statement 1 is not ticked" in text_of(response)
+    stale = client.post("/report/consent/", {"document": "x" * 300, "statement": ["0"]})
+    assert stale.status_code == 409  # the version they read is not the one in force
+    consent_to_all(client)
+    odd = client.post("/report/page/covid19/", {"version": "9" * 5000, "covid19_country": "ZZ"})
+    assert odd.status_code == 400 and "is not one of the choices" in text_of(odd)
+    assert client.post("/report/page/nope/", {}).status_code == 404
+    assert client.post("/report/return/", {"code": "\u00e9" * 70}).status_code == 400
