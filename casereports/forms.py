@@ -24,7 +24,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Layout, LayoutObject
 from crispy_forms.layout import Field as CrispyField
 from django import forms
-from django.forms.utils import ErrorDict
+from django.forms.utils import ErrorDict, flatatt
 from django.http import QueryDict
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -193,20 +193,7 @@ class ListSelect(forms.Select):
                 for code, label in self.choices
             ),
         )
-        return format_html('<select name="{}"{}>{}</select>', name, flatatt_safe(attrs), options)
-
-
-def flatatt_safe(attrs: dict) -> SafeString:
-    """HTML attributes from a dict (True: the bare attribute; False or None: left out)."""
-    return format_html_join(
-        "",
-        " {}{}",
-        (
-            (key, "" if value is True else format_html('="{}"', value))
-            for key, value in attrs.items()
-            if value is not False and value is not None
-        ),
-    )
+        return format_html('<select name="{}"{}>{}</select>', name, flatatt(attrs), options)
 
 
 def _number_step(f: Field, validation: str) -> str:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from casereports import access
 from casereports.audit import context_for
-from casereports.models import Case
+from casereports.models import Case, CaseStatus
 from casereports.selfreport import services
 from casereports.selfreport.models import TriageStatus
 from casereports.services import cases as case_services
@@ -39,7 +39,7 @@ def triage_list(request: HttpRequest) -> HttpResponse:
         status = TriageStatus.NEW
     reports = (
         access.triage_cases(request.user)
-        .exclude(status="draft")
+        .exclude(status=CaseStatus.DRAFT)
         .select_related("site", "patient_report", "patient_report__duplicate_of")
         .order_by("-submitted_at", "-id")
     )
