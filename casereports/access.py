@@ -16,6 +16,7 @@ from casereports.roles import (
     ADMINISTER,
     EDIT_CASES,
     EXPORT_DATA,
+    IMPORT_DATA,
     LOCK_CASES,
     MANAGE_MEMBERS,
     ROLES,
@@ -173,6 +174,40 @@ def upload_sites(user, token: ApiToken | None = None) -> QuerySet[Site]:
         if token_allows_site(token, site_id)
     ]
     return Site.objects.filter(pk__in=site_ids).order_by("code")
+
+
+def can_import_rows(user, site: Site | int, token: ApiToken | None = None) -> bool:
+    """Import core-data-set rows into `site`: a registry data manager of the site, or a central
+    role that imports for every site; through a token, only one bound to that site (or
+    unbound)."""
+    site_id = site if isinstance(site, int) else site.pk
+    if not token_allows_site(token, site_id):
+        return False
+    if has_permission(user, IMPORT_DATA, site_id):
+        return True
+    return sees_all_sites(user) and has_permission(user, IMPORT_DATA)
+
+
+def import_sites(user, token: ApiToken | None = None) -> QuerySet[Site]:
+    """Sites the user may import rows into (one, for a site-bound token)."""
+    from casereports.models import Site
+
+    if sees_all_sites(user) and has_permission(user, IMPORT_DATA):
+        sites = Site.objects.all()
+    else:
+        sites = Site.objects.filter(pk__in=site_ids_with(user, IMPORT_DATA))
+    bound = getattr(token, "site_id", None)
+    if bound is not None:
+        sites = sites.filter(pk=bound)
+    return sites.order_by("code")
+
+
+def visible_imports(user, imports=None, token: ApiToken | None = None):
+    """The row imports the user may see: those of the sites they import into."""
+    from casereports.imports.models import RowImport
+
+    imports = RowImport.objects.all() if imports is None else imports
+    return imports.filter(site__in=import_sites(user, token))
 
 
 def can_request_feed(user) -> bool:

@@ -110,6 +110,52 @@ def record_event(
     return event
 
 
+def record_events(
+    context: AuditContext, site: Site, items: list[tuple[str, Case, dict[str, Any]]]
+) -> None:
+    """Append one event per (action, case, details), all at `site`, in one locked step of the
+    caller's transaction: what `record_event` does, for the thousands of records one import
+    writes (the head stays locked until the caller's transaction ends)."""
+    if not items:
+        return
+    user = context.user
+    username = user.get_username()[:150] if user is not None else ""
+    role = access.role_at(user, site.pk) if user is not None else ""
+    now = timezone.now()
+    events = [
+        AuditEvent(
+            at=now,
+            action=action,
+            actor=user,
+            actor_username=username,
+            role=role,
+            site=site,
+            site_code=site.code,
+            case=case,
+            case_secret_name=case.secret_name,
+            channel=context.channel,
+            request_id=context.request_id[:64],
+            ip=context.ip,
+            details=details,
+        )
+        for action, case, details in items
+    ]
+    with transaction.atomic(savepoint=False):
+        head = AuditHead.objects.select_for_update().filter(pk=1).first()
+        if head is None:
+            AuditHead.objects.get_or_create(pk=1)
+            head = AuditHead.objects.select_for_update().get(pk=1)
+        previous = head.last_hash
+        for event in events:
+            event.previous_hash = previous
+            event.hash = previous = event_hash(event)
+        created = AuditEvent.objects.bulk_create(events, batch_size=1000)
+        head.last_hash = previous
+        head.last_event_id = created[-1].pk
+        head.event_count += len(created)
+        head.save(update_fields=["last_hash", "last_event_id", "event_count"])
+
+
 def event_hash(event: AuditEvent) -> str:
     """SHA-256 over the previous hash and every recorded column, in a fixed canonical form."""
     content = {

@@ -12,6 +12,7 @@ def navigation(request) -> dict[str, bool]:
             "can_see_feeds": False,
             "can_upload_counts": False,
             "can_triage": False,
+            "can_import_rows": False,
         }
     return {
         "can_manage_members": access.has_permission(user, access.MANAGE_MEMBERS),
@@ -19,4 +20,5 @@ def navigation(request) -> dict[str, bool]:
         "can_see_feeds": access.can_download_publication(user),
         "can_upload_counts": access.has_permission(user, access.UPLOAD_COUNTS),
         "can_triage": access.has_permission(user, access.TRIAGE_REPORTS),
+        "can_import_rows": access.has_permission(user, access.IMPORT_DATA),
     }

@@ -129,6 +129,19 @@ class Case(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     locked_at = models.DateTimeField(null=True, blank=True)
     consent_withdrawn = models.BooleanField(default=False)
+    # A registry's record: its own pseudonym (matched per site on every upload), the import
+    # that last wrote it and the version that import left, so an edit made on the platform
+    # since then shows in the next upload's diff; and the upload it was missing from, if any.
+    registry_record = models.CharField(max_length=100, blank=True)
+    source_import = models.ForeignKey(
+        "casereports.RowImport", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    imported_version = models.PositiveIntegerField(null=True, blank=True)
+    absent_from_import = models.ForeignKey(
+        "casereports.RowImport", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
 
     objects = CaseQuerySet.as_manager()
 
@@ -137,6 +150,13 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["site", "status"]),
             models.Index(fields=["site", "-updated_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "registry_record"],
+                condition=~models.Q(registry_record=""),
+                name="unique_registry_record_per_site",
+            )
         ]
 
     def __str__(self) -> str:
@@ -200,6 +220,9 @@ class ApiToken(models.Model):
     )
     key_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)
+    # "api": the REST API's token; "redcap": 32 hexadecimal characters, as REDCap's client
+    # libraries expect, accepted only at /redcap/api/ and always bound to one site.
+    kind = models.CharField(max_length=8, default="api")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -224,6 +247,7 @@ class AuditHead(models.Model):
 
 
 # The patient self-report's tables belong to this app (and its migrations).
+from casereports.imports.models import ImportMapping, RowImport  # noqa: E402, F401
 from casereports.selfreport.models import (  # noqa: E402, F401
     ConsentDocument,
     ConsentRecord,

@@ -49,6 +49,13 @@ ROLES: dict[str, Role] = {
         Role("exporter", _("Exporter"), frozenset({EXPORT_DATA, VIEW_AGGREGATES})),
         Role("analyst", _("Analyst"), frozenset({VIEW_AGGREGATES})),
         Role("registry_uploader", _("Registry uploader"), frozenset({UPLOAD_COUNTS})),
+        # A registry's rows: uploads its de-identified export each week and reads its records
+        # (changes come by re-uploading, never by editing in the forms).
+        Role(
+            "registry_data_manager",
+            _("Registry data manager"),
+            frozenset({IMPORT_DATA, VIEW_CASES}),
+        ),
         Role(
             "administrator",
             _("Administrator"),

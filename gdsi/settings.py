@@ -199,7 +199,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Task modules beside the apps' tasks.py, and beat's look for due scheduled exports (hourly).
-CELERY_IMPORTS = ["exports.delivery", "exports.schedule", "casereports.selfreport.tasks"]
+CELERY_IMPORTS = [
+    "exports.delivery",
+    "exports.schedule",
+    "casereports.selfreport.tasks",
+    "casereports.imports.tasks",
+]
 CELERY_BEAT_SCHEDULE = {
     "exports: run scheduled exports": {
         "task": "exports.run_scheduled_exports",
@@ -263,6 +268,14 @@ if PRODUCTION and (len(GDSI_EXPORT_KEY) < 32 or GDSI_EXPORT_KEY == _DEVELOPMENT_
 GDSI_EXPORT_DIR = Path(env_str("GDSI_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
 GDSI_DOWNLOAD_LINK_SECONDS = env_int("GDSI_DOWNLOAD_LINK_SECONDS", 3600)
 GDSI_EXPORT_STALE_SECONDS = env_int("GDSI_EXPORT_STALE_SECONDS", 120)
+# Row imports: the largest file a registry may upload, and how long an import's worker may be
+# silent before the sweeper (every GDSI_IMPORT_SWEEP_SECONDS) hands the job to another.
+GDSI_IMPORT_MAX_BYTES = env_int("GDSI_IMPORT_MAX_BYTES", 1024 * 1024 * 1024)
+GDSI_IMPORT_STALE_SECONDS = env_int("GDSI_IMPORT_STALE_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["imports: re-send imports whose worker went silent"] = {
+    "task": "casereports.sweep_imports",
+    "schedule": float(env_int("GDSI_IMPORT_SWEEP_SECONDS", 60)),
+}
 # Federated count tables: the largest result zip a registry may upload, and the publication
 # feed's default small-cell threshold (non-zero cells below it are suppressed).
 GDSI_FEDERATED_UPLOAD_MAX_BYTES = env_int("GDSI_FEDERATED_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)

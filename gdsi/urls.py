@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("casereports.accounts.urls")),
     path("cases/", include("casereports.urls")),
     path("report/", include("casereports.selfreport.urls")),
+    path("imports/", include("casereports.imports.urls")),
     path("exports/", include("exports.urls")),
     path("api/v1/", include("casereports.api.urls")),
     path("admin/", admin.site.urls),

@@ -30,6 +30,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "The token is not valid: it is unknown, revoked, or its user is inactive."
             )
+        if token.kind != tokens.API_KIND:
+            raise exceptions.AuthenticationFailed(
+                "This is a REDCap token: it works only at /redcap/api/, not in this API."
+            )
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -39,6 +39,7 @@ SERVICE_STATUS: dict[type[services.CaseServiceError], int] = {
     services.NotAllowed: status.HTTP_403_FORBIDDEN,
     services.BadCredentials: status.HTTP_403_FORBIDDEN,
 }
+CODE_STATUS = {"invalid": status.HTTP_422_UNPROCESSABLE_ENTITY}  # e.g. an import's bad option
 REFUSED_STATUS = status.HTTP_409_CONFLICT  # any other refused write: the case's state forbids it
 
 
@@ -81,7 +82,8 @@ def _service_error(exc: services.CaseServiceError) -> Response:
         errors = {"reason": [exc.message]}
     code = exc.code if type(exc) is not services.CaseServiceError else "refused"
     body = error_body(code, exc.message, errors, warnings)
-    return Response(body, status=SERVICE_STATUS.get(type(exc), REFUSED_STATUS))
+    answer = SERVICE_STATUS.get(type(exc)) or CODE_STATUS.get(exc.code, REFUSED_STATUS)
+    return Response(body, status=answer)
 
 
 def _api_error(exc: exceptions.APIException) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from casereports.api import views
+from casereports.imports import api as imports_api
 from exports import api as exports_api
 from exports import feed_api
 
@@ -29,6 +30,19 @@ urlpatterns = [
         "federated/uploads/",
         feed_api.FederatedUploadView.as_view(),
         name="api-federated-uploads",
+    ),
+    path("imports/", imports_api.ImportListView.as_view(), name="api-imports"),
+    path("imports/mappings/", imports_api.MappingView.as_view(), name="api-import-mappings"),
+    path("imports/<int:job_id>/", imports_api.ImportDetailView.as_view(), name="api-import"),
+    path(
+        "imports/<int:job_id>/commit/",
+        imports_api.ImportCommitView.as_view(),
+        name="api-import-commit",
+    ),
+    path(
+        "imports/<int:job_id>/files/<str:kind>.csv",
+        imports_api.ImportFileView.as_view(),
+        name="api-import-file",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", views.SwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -21,6 +21,7 @@ from casereports.models import ApiToken, Site
 
 KEY_BYTES = 32  # token_urlsafe(32): 43 characters, 256 bits
 PREFIX_LENGTH = 8
+API_KIND, REDCAP_KIND = "api", "redcap"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most once a minute
 
 
@@ -39,10 +40,16 @@ def hash_key(key: str) -> str:
 
 
 def issue_token(
-    user, name: str, *, site: Site | None = None, context: AuditContext | None = None
+    user,
+    name: str,
+    *,
+    site: Site | None = None,
+    context: AuditContext | None = None,
+    kind: str = API_KIND,
 ) -> IssuedToken:
     """A new token for `user`, bound to `site` when given (it then acts for that site only);
-    the returned key is not stored anywhere."""
+    the returned key is not stored anywhere. A REDCap token (`kind="redcap"`) is 32 hexadecimal
+    characters, as REDCap's client libraries check, and must be bound to a site."""
     name = name.strip()
     if not name:
         raise TokenError("Give the token a name (what or who will use it).")
@@ -50,7 +57,9 @@ def issue_token(
         raise TokenError(f"User {user.get_username()!r} is inactive; no token was issued.")
     if site is not None and not access.permissions_at(user, site.pk):
         raise TokenError(f"User {user.get_username()!r} is no member of site {site.code}.")
-    key = secrets.token_urlsafe(KEY_BYTES)
+    if kind == REDCAP_KIND and site is None:
+        raise TokenError("A REDCap token acts for one site: name the site it is for.")
+    key = secrets.token_hex(16).upper() if kind == REDCAP_KIND else secrets.token_urlsafe(KEY_BYTES)
     with transaction.atomic():
         token = ApiToken.objects.create(
             user=user,
@@ -58,8 +67,14 @@ def issue_token(
             site=site,
             key_hash=hash_key(key),
             prefix=key[:PREFIX_LENGTH],
+            kind=kind,
         )
-        details = {"user": user.get_username(), "name": token.name, "prefix": token.prefix}
+        details = {
+            "user": user.get_username(),
+            "name": token.name,
+            "prefix": token.prefix,
+            "kind": kind,
+        }
         if site is not None:
             details["site"] = site.code
         record_event(context or system_context(), "api_token.issued", site=site, details=details)

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casereports.models import Site
-from casereports.services.tokens import TokenError, issue_token
+from casereports.services.tokens import API_KIND, REDCAP_KIND, TokenError, issue_token
 
 
 class Command(BaseCommand):
@@ -26,7 +26,16 @@ class Command(BaseCommand):
             "that site only, e.g. a registry's uploads of count tables",
         )
 
-    def handle(self, *args, username: str, name: str, site: str | None, **options) -> None:
+        parser.add_argument(
+            "--redcap",
+            action="store_true",
+            help="a token for the REDCap-compatible endpoint /redcap/api/ (32 hexadecimal "
+            "characters, as REDCap's client libraries expect); needs --site",
+        )
+
+    def handle(
+        self, *args, username: str, name: str, site: str | None, redcap: bool, **options
+    ) -> None:
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user is called {username!r}.")
@@ -36,7 +45,9 @@ class Command(BaseCommand):
             if bound_site is None:
                 raise CommandError(f"No site has the code {site!r}.")
         try:
-            issued = issue_token(user, name, site=bound_site)
+            issued = issue_token(
+                user, name, site=bound_site, kind=REDCAP_KIND if redcap else API_KIND
+            )
         except TokenError as error:
             raise CommandError(str(error)) from None
         self.stderr.write(

@@ -1,0 +1,363 @@
+"""What an upload's rows would do to the site's records: the one classification both passes
+(validate, then commit) run, so the commit writes exactly what the report showed.
+
+Rows come from the one typed reader (`casereports.ingest.reader`) a batch at a time. For each
+batch the site's matching records are read in one query, each row becomes new, changed,
+unchanged or refused, and every accepted row runs through the dictionary's quality rules
+(the toolkit's PASS/FAIL with the variables a failing rule blanks; nothing is blanked in the
+stored record). Duplicate record names within the file are found in a temporary table, so
+memory stays flat however many rows come.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from django.db import connection
+
+from casereports import entry
+from casereports.dictionary import read_quality_rules
+from casereports.dictionary.model import DataDictionary
+from casereports.ingest.reader import CoreRow
+from casereports.logic.compiled import Calculation, compile_pipeline
+from casereports.models import Case, CaseStatus, DictionaryVersion
+from casereports.rules import ProcessedRecord, RecordPipeline, calculated_fields
+
+NEW, CHANGED, UNCHANGED, REFUSED = "new", "changed", "unchanged", "refused"
+RECORD_NAME_LIMIT = 100
+SAMPLE_LIMIT = 50  # records shown in the report's diff, refusals and absent list
+
+
+@dataclass
+class Problem:
+    """Why (part of) a row was refused: the REDCap import's Record | Field | Value | Error."""
+
+    line: int
+    record: str
+    column: str
+    field: str
+    value: str
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class RowOutcome:
+    row: CoreRow
+    record: str
+    action: str
+    case: Case | None = None
+    values: dict[str, str] = field(default_factory=dict)  # the record as it will be stored
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    quality: ProcessedRecord | None = None
+    overwrites_platform_edit: bool = False
+    blanks_ignored: int = 0
+
+
+@lru_cache(maxsize=8)
+def _pipelines(content_hash: str, rules_csv: str, dictionary_id: int):
+    from casereports.services.dictionaries import _dictionary_by_hash
+
+    dictionary = _dictionary_by_hash(content_hash)
+    rules = read_quality_rules(io.StringIO(rules_csv), dictionary) if rules_csv.strip() else []
+    quality = RecordPipeline(dictionary, rules, compiled=True)
+    calcs = [Calculation(f.name, f.calc_ast) for f in calculated_fields(dictionary)]
+    derive = compile_pipeline([], [], calcs, ProcessedRecord).function
+    return dictionary, quality, derive
+
+
+class RowClassifier:
+    """Classifies the rows of one upload for one site; `digest` fingerprints the outcome."""
+
+    def __init__(
+        self,
+        version: DictionaryVersion,
+        site_id: int,
+        report_source: str,
+        present_fields: Iterable[str],
+        *,
+        blank_overwrites: bool,
+        lock_rows: bool = False,
+    ) -> None:
+        self.dictionary, self.quality, self._derive = _pipelines(
+            version.content_hash, version.quality_rules_csv, version.pk
+        )
+        self.version = version
+        self.record_id = self.dictionary.record_id
+        self.site_id = site_id
+        self.report_source = report_source
+        calculated = {f.name for f in calculated_fields(self.dictionary)}
+        self.present = [
+            name for name in present_fields if name != self.record_id and name not in calculated
+        ]
+        self.blank_overwrites = blank_overwrites
+        self.lock_rows = lock_rows
+        self.counts: Counter[str] = Counter()
+        self.rules_failed: Counter[str] = Counter()
+        self._digest = hashlib.sha256()
+        self._seen = SeenRecords()
+        self._blank = entry.blank_record(self.dictionary)
+        if "report_source" in self._blank:
+            self._blank["report_source"] = report_source
+
+    @property
+    def digest(self) -> str:
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        self._seen.close()
+
+    def absent_records(self) -> Iterator[tuple[int, str]]:
+        """(case id, record name) of the site's imported records of this report source that
+        the upload does not hold."""
+        return self._seen.absent(self.site_id, self.report_source)
+
+    def classify(self, rows: list[CoreRow]) -> list[RowOutcome]:
+        outcomes = [self._named(row) for row in rows]
+        first_lines = self._seen.add(
+            [(o.record, o.row.line) for o in outcomes if o.action != REFUSED]
+        )
+        for outcome in outcomes:
+            first = first_lines.get(outcome.record)
+            if outcome.action != REFUSED and first is not None and first != outcome.row.line:
+                outcome.action = REFUSED
+                outcome.problems.append(
+                    self._problem(
+                        outcome,
+                        self.record_id,
+                        outcome.record,
+                        f"the record appears more than once in the file (first on line {first}); "
+                        "only that row is imported",
+                    )
+                )
+        existing = self._existing([o.record for o in outcomes if o.action != REFUSED])
+        for outcome in outcomes:
+            if outcome.action != REFUSED:
+                self._decide(outcome, existing.get(outcome.record))
+            self.counts[outcome.action] += 1
+            self._fingerprint(outcome)
+        return outcomes
+
+    # --- one row ---------------------------------------------------------------------------
+
+    def _named(self, row: CoreRow) -> RowOutcome:
+        record = row.values.get(self.record_id, "").strip()
+        outcome = RowOutcome(row, record, NEW)
+        if not record:
+            outcome.problems.append(
+                self._problem(outcome, self.record_id, "", "the record has no secret_name")
+            )
+        elif len(record) > RECORD_NAME_LIMIT:
+            outcome.problems.append(
+                self._problem(
+                    outcome,
+                    self.record_id,
+                    record[:RECORD_NAME_LIMIT] + "…",
+                    f"a secret_name may have at most {RECORD_NAME_LIMIT} characters",
+                )
+            )
+        for column, reason in row.unparsable:
+            outcome.problems.append(
+                self._problem(
+                    outcome, self._field_of(column), self._raw(row, column), reason, column
+                )
+            )
+        if outcome.problems:
+            outcome.action = REFUSED
+        return outcome
+
+    def _decide(self, outcome: RowOutcome, case: Case | None) -> None:
+        values = outcome.row.values
+        if case is None:
+            record = dict(self._blank)
+            for name in self.present:
+                record[name] = values.get(name, "")
+            outcome.values = self._derived(record)
+            outcome.action = NEW
+            outcome.changes = [(name, "", record[name]) for name in self.present if record[name]]
+        else:
+            outcome.case = case
+            old = case.data
+            record = dict(old)
+            for name in self.present:
+                new = values.get(name, "")
+                if new == "" and not self.blank_overwrites:
+                    if old.get(name, ""):
+                        outcome.blanks_ignored += 1
+                    continue
+                record[name] = new
+            changes = [
+                (name, old.get(name, ""), record[name])
+                for name in self.present
+                if record[name] != old.get(name, "")
+            ]
+            refusal = self._refusal(case, changes)
+            if refusal:
+                outcome.action = REFUSED
+                outcome.problems.append(
+                    self._problem(outcome, self.record_id, outcome.record, refusal)
+                )
+                return
+            outcome.changes = changes
+            outcome.action = CHANGED if changes else UNCHANGED
+            outcome.values = self._derived(record) if changes else old
+            outcome.overwrites_platform_edit = bool(changes) and (
+                case.imported_version is None or case.version != case.imported_version
+            )
+            self.counts["blank cells not applied"] += outcome.blanks_ignored
+        outcome.quality = self.quality.run(outcome.values)
+        if outcome.quality.failures:
+            self.counts["quality_failed"] += 1
+            self.rules_failed.update(failure.rule_id for failure in outcome.quality.failures)
+        if outcome.overwrites_platform_edit:
+            self.counts["overwrites_platform_edit"] += 1
+
+    def _refusal(self, case: Case, changes: list) -> str:
+        if case.report_source != self.report_source:
+            return (
+                f"the record exists at this site as a {case.report_source} record; "
+                f"this upload is of {self.report_source} records"
+            )
+        if not changes:
+            return ""
+        if case.status == CaseStatus.LOCKED:
+            return "the record is locked on the platform; a site manager must unlock it first"
+        if case.consent_withdrawn:
+            return "the record was withdrawn; it is no longer updated"
+        return ""
+
+    def _derived(self, record: dict[str, str]) -> dict[str, str]:
+        return self._derive(record, None, None).values
+
+    def _existing(self, records: list[str]) -> dict[str, Case]:
+        if not records:
+            return {}
+        cases = Case.objects.filter(site_id=self.site_id, registry_record__in=records).only(
+            "pk",
+            "registry_record",
+            "report_source",
+            "status",
+            "consent_withdrawn",
+            "version",
+            "imported_version",
+            "data",
+            "secret_name",
+            "site_id",
+            "dictionary_version_id",
+        )
+        if self.lock_rows:
+            cases = cases.select_for_update(no_key=True, of=("self",))
+        return {case.registry_record: case for case in cases.order_by()}
+
+    def _fingerprint(self, outcome: RowOutcome) -> None:
+        case = outcome.case
+        content = [
+            outcome.record,
+            outcome.action,
+            case.pk if case else None,
+            case.version if case else None,
+            outcome.changes,
+            sorted((p.column, p.reason) for p in outcome.problems),
+        ]
+        self._digest.update(json.dumps(content, ensure_ascii=False).encode())
+        self._digest.update(b"\n")
+
+    # --- problems --------------------------------------------------------------------------
+
+    def _problem(
+        self, outcome: RowOutcome, field_name: str, value: str, reason: str, column: str = ""
+    ) -> Problem:
+        return Problem(
+            outcome.row.line, outcome.record, column or field_name, field_name, value, reason
+        )
+
+    def bind_plan(self, plan) -> None:
+        """The reader's plan: which file column feeds which field (for the problems table)."""
+        self._fields_by_column = {column: name for _, column, name in plan.columns}
+        self._position = {column: at for at, column, _ in plan.columns}
+
+    def _field_of(self, column: str) -> str:
+        return getattr(self, "_fields_by_column", {}).get(column, column)
+
+    def _raw(self, row: CoreRow, column: str) -> str:
+        at = getattr(self, "_position", {}).get(column)
+        return row.cells[at] if at is not None and at < len(row.cells) else ""
+
+
+class SeenRecords:
+    """The record names met so far in this upload, in a temporary table of this connection
+    (dropped at the end of the transaction), so a million names cost no worker memory."""
+
+    def __init__(self) -> None:
+        self._table = "gdsi_import_seen"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self._table}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self._table} "
+                "(record varchar(200) PRIMARY KEY, line integer)"
+            )
+
+    def add(self, named: list[tuple[str, int]]) -> dict[str, int]:
+        """Remember these (record, line); return the first line of each record already met or
+        now added (a later row of the same record is a duplicate)."""
+        if not named:
+            return {}
+        first: dict[str, int] = {}
+        fresh: list[tuple[str, int]] = []
+        for record, line in named:
+            if record not in first:
+                first[record] = line
+                fresh.append((record, line))
+        with connection.cursor() as cursor:
+            records = list(first)
+            placeholders = ",".join(["%s"] * len(records))
+            cursor.execute(
+                f"SELECT record, line FROM {self._table} WHERE record IN ({placeholders})", records
+            )
+            for record, line in cursor.fetchall():
+                first[record] = line
+            new_rows = [(r, ln) for r, ln in fresh if first[r] == ln]
+            cursor.executemany(
+                f"INSERT INTO {self._table} (record, line) VALUES (%s, %s)", new_rows
+            )
+        return first
+
+    def absent(self, site_id: int, report_source: str) -> Iterator[tuple[int, str]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT c.id, c.registry_record FROM {Case._meta.db_table} c "
+                "WHERE c.site_id = %s AND c.report_source = %s AND c.registry_record <> '' "
+                f"AND NOT EXISTS (SELECT 1 FROM {self._table} s "
+                "WHERE s.record = c.registry_record) "
+                "ORDER BY c.registry_record",
+                [site_id, report_source],
+            )
+            yield from cursor.fetchall()
+
+    def close(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self._table}")
+
+
+def batches(rows: Iterable[CoreRow], size: int) -> Iterator[list[CoreRow]]:
+    batch: list[CoreRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def dictionary_fields(dictionary: DataDictionary) -> set[str]:
+    return {f.name for f in dictionary.fields}
