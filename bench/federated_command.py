@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from casereports.dictionary.shipped import core_dictionary  # noqa: E402
-from exports.federated.reader import input_fields  # noqa: E402
+from casereports.ingest.reader import input_fields  # noqa: E402
 
 POOL = 20_000  # distinct records; each output row is one of them with its own pseudonym
 BATCH = 10_000
@@ -56,7 +56,7 @@ print(rows)
 READER = """
 import sys
 from casereports.dictionary.shipped import core_dictionary
-from exports.federated.reader import open_core_csv
+from casereports.ingest.reader import open_core_csv
 rows = 0
 with open_core_csv(sys.argv[1], core_dictionary().dictionary) as reader:
     for _ in reader:

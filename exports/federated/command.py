@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from exports.federated.reader import DATE_FORMATS, InputError
+from casereports.ingest.reader import DATE_FORMATS, InputError
 from exports.federated.result import ResultError, describe_result, write_result_zip
 from exports.federated.run import QUALITY_FILE, RunResult, count_csv, run_manifest
 from exports.federated.tables import REPORT_SOURCES

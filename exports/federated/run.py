@@ -26,8 +26,8 @@ from typing import Any
 
 from casereports.csvsafe import safe_cell
 from casereports.dictionary.shipped import ShippedDictionary, core_dictionary
+from casereports.ingest.reader import InputError, open_core_csv
 from casereports.rules import RecordPipeline
-from exports.federated.reader import InputError, open_core_csv
 from exports.federated.tables import (
     MISSING,
     REPORT_SOURCES,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from casereports.dictionary.shipped import core_dictionary
-from exports.federated.reader import input_fields
+from casereports.ingest.reader import input_fields
 
 REPO = Path(__file__).resolve().parents[2]
 CORE_COLUMNS = [f.name for f in input_fields(core_dictionary().dictionary)]

@@ -14,7 +14,7 @@ import zipfile
 import pytest
 
 from casereports.dictionary.shipped import core_dictionary
-from exports.federated.reader import open_core_csv
+from casereports.ingest.reader import open_core_csv
 from exports.federated.result import read_result_zip
 from exports.federated.run import count_csv
 from exports.federated.tables import TABLE_SPECS, table_file_names
@@ -301,9 +301,9 @@ def test_a_row_without_a_pseudonym_is_counted_as_the_toolkit_did_and_said_so(tmp
             "does not split into columns with the delimiter ','; it looks like ';'",
         ),
         (
-            b"secret_name\tcovid19_date_reporting\tage_years\nREG_1\t2021-03-01\t44\n",
+            b"secret_name|covid19_date_reporting|age_years\nREG_1|2021-03-01|44\n",
             (),
-            "does not split into columns with ',' or ';'",
+            "does not split into columns with ',', ';' or tab",
         ),
         (
             b"record_id,covid19_date_reporting,age_years\nREG_1,2021-03-01,44\n",
@@ -321,7 +321,7 @@ def test_a_row_without_a_pseudonym_is_counted_as_the_toolkit_did_and_said_so(tmp
             "the header names these columns more than once: age_years",
         ),
     ],
-    ids=["empty", "no-header", "wrong-delimiter", "tabs", "no-secret-name", "latin-1", "twice"],
+    ids=["empty", "no-header", "wrong-delimiter", "pipes", "no-secret-name", "latin-1", "twice"],
 )
 def test_a_file_that_is_not_the_core_data_set_is_refused_and_nothing_is_written(
     tmp_path, content, options, message
@@ -474,7 +474,9 @@ def typed_rows(path, **options):
         ("2019-10-01", "dmy", "2019-10-01"),
         ("30/02/2019", "dmy", None),
         ("10/13/2019", "dmy", None),
-        ("01.10.2019", "dmy", None),
+        ("01.10.2019", "dmy", "2019-10-01"),
+        ("10/01/2019", "mdy", "2019-10-01"),
+        ("01/10/19", "dmy", None),
     ],
 )
 def test_dates_are_read_in_the_order_named_and_stored_as_iso(tmp_path, cell, date_format, stored):
@@ -493,14 +495,16 @@ def test_dates_are_read_in_the_order_named_and_stored_as_iso(tmp_path, cell, dat
     [
         ("age_years", "44", "44"),
         ("age_years", "44.0", "44"),
-        ("age_years", "44.5", None),
+        ("age_years", "44.5", "44.5"),
+        ("age_years", "44,5", None),
         ("height", "172.5", "172.5"),
         ("height", "1,72", None),
         ("height", "1e2", None),
         ("covid19_country", "DE", "DE"),
         ("covid19_country", "de", "DE"),
         ("covid19_country", "GERMANY", "DE"),
-        ("covid19_country", "Deutschland", None),
+        ("covid19_country", "Deutschland", "DE"),
+        ("covid19_country", "Atlantis", None),
         ("ms_type", "spms", "SPMS"),
         ("current_dmt", "Never_Treated", "never_treated"),
         ("covid_wave", "2", "2"),

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from casereports.dictionary.shipped import core_dictionary
-from exports.federated.reader import input_fields
+from casereports.ingest.reader import input_fields
 from exports.federated.run import RunResult, count_csv
 from exports.federated.tables import RECORD_KEY, TABLE_SPECS, table_file_names
 
