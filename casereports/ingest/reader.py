@@ -135,7 +135,7 @@ class CoreCsvReader:
         return [
             {"column": typed.column, "field": typed.name, "what": what, "count": count}
             for _, typed in self._typed
-            for what, count in typed.counts.items()
+            for what, count in sorted(typed.counts.items())
         ]
 
     def advice(self) -> list[str]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from casereports.csvsafe import safe_cell
 from casereports.dictionary.shipped import ShippedDictionary, core_dictionary
+from casereports.ingest.mapping import ColumnMapping
 from casereports.ingest.reader import InputError, open_core_csv
 from casereports.rules import RecordPipeline
 from exports.federated.tables import (
@@ -100,6 +101,15 @@ DEPARTURES = (
         "description": (
             "the registry's wave prints as 1 or 2; the toolkit printed 1.0 or 2.0 when the "
             "column had a blank cell"
+        ),
+    },
+    {
+        "id": "D4",
+        "description": (
+            "values written otherwise than the core data set asks are read as they clearly "
+            "mean (day-first or month-first dates by the file's own order, decimal commas, "
+            "country names in many languages, heights in metres) and counted per column in "
+            "input.normalisations; the toolkit read such values by pandas' defaults or not at all"
         ),
     },
 )
@@ -221,8 +231,9 @@ def count_csv(
     report_source: str,
     *,
     delimiter: str | None = None,
-    date_format: str = "ymd",
+    date_format: str = "auto",
     encoding: str | None = None,
+    mapping: ColumnMapping | None = None,
     central: bool = False,
     today: date | None = None,
     quality_directory: str | None = None,
@@ -230,7 +241,8 @@ def count_csv(
     """Count the core-data-set CSV at `path` as records of `report_source`.
 
     Raises InputError, with a message for the person running it, when the file cannot be read
-    as the core data set. `central=True` gives each record the central platform's `source`
+    as the core data set. `mapping` turns the registry's own columns, codes and units into the
+    core data set first. `central=True` gives each record the central platform's `source`
     (pseudonym prefix and country); a registry's tables carry `missing`.
     """
     if report_source not in REPORT_SOURCES:
@@ -252,7 +264,12 @@ def count_csv(
     registry = registry_source()
     try:
         reader = open_core_csv(
-            path, dictionary, delimiter=delimiter, date_format=date_format, encoding=encoding
+            path,
+            dictionary,
+            delimiter=delimiter,
+            date_format=date_format,
+            encoding=encoding,
+            mapping=mapping,
         )
         with reader:
             for row in reader:
@@ -304,6 +321,8 @@ def count_csv(
         "rows_with_fewer_cells_than_the_header": reader.short_rows,
         "rows_with_more_cells_than_the_header": reader.long_rows,
         "quality_rows": len(quality),
+        "normalisations": reader.normalisations(),
+        "advice": reader.advice(),
         **plan.describe(),
     }
     return RunResult(
@@ -360,10 +379,15 @@ def run_manifest(result: RunResult) -> dict[str, Any]:
                 "delimiter",
                 "encoding",
                 "date_format",
+                "date_order_from",
                 "unknown_columns",
                 "ignored_derived_columns",
                 "missing_columns",
                 "wave_column",
+                "mapping",
+                "renamed_columns",
+                "normalisations",
+                "advice",
             )
         },
         "software": {"name": SOFTWARE, "version": software_version()},
