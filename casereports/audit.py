@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from casereports import access
 from casereports.models import AuditEvent, AuditHead, Case, Site
+from casereports.services.bulk import insert_all
 
 GENESIS_HASH = "0" * 64
 
@@ -149,10 +150,10 @@ def record_events(
         for event in events:
             event.previous_hash = previous
             event.hash = previous = event_hash(event)
-        created = AuditEvent.objects.bulk_create(events, batch_size=1000)
+        insert_all(events)
         head.last_hash = previous
-        head.last_event_id = created[-1].pk
-        head.event_count += len(created)
+        head.last_event_id = events[-1].pk
+        head.event_count += len(events)
         head.save(update_fields=["last_hash", "last_event_id", "event_count"])
 
 

@@ -279,6 +279,43 @@ def missing_required(
 NOT_STARTED, IN_PROGRESS, COMPLETE = "not started", "in progress", "complete"
 
 
+@dataclass(frozen=True)
+class _FormPlan:
+    """What a form's status depends on, worked out once per dictionary and audience."""
+
+    answered: tuple[Field, ...]  # entered fields (no @TODAY): any value starts the form
+    required: tuple[Field, ...]  # entered, required fields: each shown one must have a value
+
+
+_PLANS: dict[tuple[int, str], tuple[DataDictionary, dict[str, _FormPlan]]] = {}
+
+
+def _form_plans(dictionary: DataDictionary, audience: str) -> dict[str, _FormPlan]:
+    """Each entry form's plan, in dictionary order (kept with the dictionary it was made for,
+    so an id the process reuses never finds another dictionary's plan)."""
+    key = (id(dictionary), audience)
+    cached = _PLANS.get(key)
+    if cached is None or cached[0] is not dictionary:
+        plans = {}
+        for form in entry_forms(dictionary, audience):
+            fields = list(form_fields(dictionary, form, audience))
+            plans[form] = _FormPlan(
+                answered=tuple(f for f in fields if "@TODAY" not in f.action_tags),
+                required=tuple(f for f in fields if is_required(f, audience)),
+            )
+        cached = _PLANS[key] = (dictionary, plans)
+    return cached[1]
+
+
+def _status_of(plan: _FormPlan, values: Mapping[str, str], today: date | None) -> str:
+    if not any(has_value(f, values) for f in plan.answered):
+        return NOT_STARTED
+    for f in plan.required:
+        if not has_value(f, values) and is_shown(f, values, today=today):
+            return IN_PROGRESS
+    return COMPLETE
+
+
 def form_status(
     dictionary: DataDictionary,
     values: Mapping[str, str],
@@ -288,30 +325,24 @@ def form_status(
     today: date | None = None,
 ) -> str:
     """`complete` when every shown required field has a value; `not started` when no field has."""
-    fields = [f for f in form_fields(dictionary, form, audience) if "@TODAY" not in f.action_tags]
-    if not any(has_value(f, values) for f in fields):
+    plan = _form_plans(dictionary, audience).get(form)
+    if plan is None:  # a form with nothing to enter
         return NOT_STARTED
-    if missing_required(dictionary, values, form=form, audience=audience, today=today):
-        return IN_PROGRESS
-    return COMPLETE
+    return _status_of(plan, values, today)
 
 
 def form_statuses(
     dictionary: DataDictionary, values: Mapping[str, str], *, audience: str = CLINICIAN
 ) -> dict[str, str]:
     return {
-        form: form_status(dictionary, values, form, audience=audience)
-        for form in entry_forms(dictionary, audience)
+        form: _status_of(plan, values, None)
+        for form, plan in _form_plans(dictionary, audience).items()
     }
 
 
 def optional_forms(dictionary: DataDictionary, audience: str = CLINICIAN) -> set[str]:
     """Forms with no required field: left empty, they do not keep a case from being complete."""
-    return {
-        form
-        for form in entry_forms(dictionary, audience)
-        if not any(is_required(f, audience) for f in form_fields(dictionary, form, audience))
-    }
+    return {form for form, plan in _form_plans(dictionary, audience).items() if not plan.required}
 
 
 def overall_status(statuses: Mapping[str, str], optional: Iterable[str] = ()) -> str:

@@ -38,6 +38,7 @@ from casereports.imports.rows import (
 from casereports.ingest.mapping import load_mapping
 from casereports.ingest.reader import CoreCsvReader, InputError, open_core_csv
 from casereports.models import Case, CaseStatus
+from casereports.services.bulk import insert_all
 from casereports.services.cases import new_secret_name, update_progress
 from casereports.services.dictionaries import dictionary_of
 
@@ -374,7 +375,7 @@ class CaseWriter:
         created = [self._new_case(o, now) for o in outcomes if o.action == NEW]
         updated = [self._changed_case(o, now) for o in outcomes if o.action == CHANGED]
         if created:
-            Case.objects.bulk_create([case for case, _ in created], batch_size=500)
+            insert_all([case for case, _ in created])
         if updated:
             Case.objects.bulk_update(
                 [case for case, _ in updated],
