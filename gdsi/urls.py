@@ -13,5 +13,6 @@ urlpatterns = [
     path("imports/", include("casereports.imports.urls")),
     path("exports/", include("exports.urls")),
     path("api/v1/", include("casereports.api.urls")),
+    path("redcap/api/", include("casereports.redcap.urls")),
     path("admin/", admin.site.urls),
 ]
