@@ -176,9 +176,10 @@ def _reading_lines(summary: dict) -> list[str]:
 
 def _inspect(path: Path) -> int:
     try:
-        print(describe_result(path), end="")
+        text = describe_result(path)
     except (ResultError, OSError) as error:
         return _refuse(f"{path}: {error}")
+    print(text, end="")
     return EXIT_OK
 
 

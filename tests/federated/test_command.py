@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -546,3 +548,148 @@ def test_short_rows_are_padded_and_long_rows_cut_and_both_counted(tmp_path):
     rows, reader = typed_rows(source)
     assert [row.values["sex"] for row in rows] == ["", "male", "female"]
     assert (reader.short_rows, reader.long_rows) == (1, 1)
+
+
+def test_a_day_first_semicolon_file_needs_no_options_and_the_summary_says_what_was_read(
+    tmp_path,
+):
+    records = [case(), case(secret_name="REG_0002")]
+    iso, _ = run_ok(tmp_path, write_csv(tmp_path / "iso.csv", records))
+    iso.rename(tmp_path / "iso.zip")
+    european = [
+        {**record, **{c: dmy(record[c], ".") for c in DATE_COLUMNS if record.get(c)}}
+        for record in records
+    ]
+    european[0]["covid19_country"] = "Deutschland"
+    source = write_csv(tmp_path / "eu.csv", european, delimiter=";", bom=True)
+
+    out, run = run_ok(tmp_path, source)
+
+    ours, theirs = zip_texts(tmp_path / "iso.zip"), zip_texts(out)
+    for name in table_file_names("clinicians"):
+        assert theirs[name] == ours[name], name
+    assert "dates read as dmy (the file's dates)" in run.stdout
+    assert "read as meant: covid19_date_reporting: day-first date read as YYYY-MM-DD: 2" in (
+        run.stdout
+    )
+    assert "read as meant: covid19_country: country name read as its ISO code: 1" in run.stdout
+    manifest_input = manifest_of(out)["input"]
+    assert manifest_input["date_format"] == "dmy"
+    assert {
+        "column": "covid19_country",
+        "field": "covid19_country",
+        "what": "country name read as its ISO code",
+        "count": 1,
+    } in manifest_input["normalisations"]
+
+
+def test_a_named_date_order_every_date_fails_in_is_advised_against_in_the_summary(tmp_path):
+    source = write_csv(tmp_path / "us.csv", [case(covid19_date_reporting="03/25/2021")])
+    _, run = run_ok(tmp_path, source, "--date-format", "dmy")
+    assert (
+        "advice: every date in column covid19_date_reporting fails as DD/MM/YYYY but reads as "
+        "MM/DD/YYYY: run again with --date-format mdy"
+    ) in run.stdout
+
+
+def test_a_tab_separated_file_and_the_tab_delimiter_option(tmp_path):
+    source = write_csv(tmp_path / "tabs.csv", [case()], delimiter="\t")
+    out, _ = run_ok(tmp_path, source)
+    assert manifest_of(out)["input"]["delimiter"] == "\t"
+    out, _ = run_ok(tmp_path, source, "--delimiter", "tab")
+    assert table_rows(out, WAVE_TABLE)[1] == ["0", *BASE_PREFIX, "2", "1"]
+
+
+MAPPING = """
+name = "Registry X weekly"
+[columns]
+"Patient" = "secret_name"
+"Gender" = "sex"
+"Height (m)" = "height"
+[codes.sex]
+"F" = "female"
+[units]
+height = "m"
+"""
+
+
+def test_a_mapping_file_turns_the_registrys_names_into_the_core_data_set(tmp_path):
+    renamed = {"secret_name": "Patient", "sex": "Gender", "height": "Height (m)"}
+    columns = [renamed.get(column, column) for column in CORE_COLUMNS]
+    records = [{**case(), "Patient": "REG_0001", "Gender": "F", "Height (m)": "1.70"}]
+    source = write_csv(tmp_path / "export.csv", records, columns=columns)
+    (tmp_path / "registry.toml").write_text(MAPPING)
+
+    out, run = run_ok(tmp_path, source, "--mapping", tmp_path / "registry.toml")
+
+    assert table_rows(out, BMI_TABLE)[1] == ["0", *BASE_PREFIX, "not_overweight", "1"]
+    assert "mapping: Registry X weekly (" in run.stdout
+    assert "read as meant: Height (m) (height): converted from m to cm: 1" in run.stdout
+    assert "read as meant: Gender (sex): registry code mapped: 1" in run.stdout
+    manifest_input = manifest_of(out)["input"]
+    assert manifest_input["mapping"]["name"] == "Registry X weekly"
+    assert len(manifest_input["mapping"]["fingerprint"]) == 64
+    assert manifest_input["renamed_columns"] == renamed_inverse(renamed)
+
+
+def renamed_inverse(renamed: dict[str, str]) -> dict[str, str]:
+    return {column: name for name, column in renamed.items()}
+
+
+def test_a_wrong_mapping_is_refused_naming_its_key_and_nothing_is_written(tmp_path):
+    source = write_csv(tmp_path / "registry.csv", [case()])
+    (tmp_path / "registry.toml").write_text('[units]\nheight = "stone"\n')
+    out = tmp_path / "result.zip"
+    run = run_command(
+        "run", source, "--report-source", "clinicians", "--out", out,
+        "--mapping", tmp_path / "registry.toml", cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert 'registry.toml: units.height: the unit "stone" is not known' in run.stderr
+    assert "Nothing was written." in run.stderr
+    assert not out.exists()
+
+
+def command_into_a_closed_pipe(*arguments, cwd) -> subprocess.CompletedProcess:
+    """The command writing into a pipe nobody reads any more (as after `head -1` exits)."""
+    environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "exports.federated", *map(str, arguments)],
+            cwd=cwd,
+            env=environment,
+            stdout=writing,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(writing)
+
+
+def test_the_command_is_quiet_when_its_output_is_cut_short(tmp_path):
+    source = write_csv(tmp_path / "registry.csv", [case()])
+    out = tmp_path / "result.zip"
+
+    ran = command_into_a_closed_pipe(
+        "run", source, "--report-source", "clinicians", "--out", out, cwd=tmp_path
+    )
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert out.exists()
+    inspected = command_into_a_closed_pipe("inspect", out, cwd=tmp_path)
+    assert (inspected.returncode, inspected.stderr) == (0, "")
+
+    piped = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m exports.federated inspect {shlex.quote(str(out))}"
+        " | head -1",
+        shell=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert piped.stdout.count("\n") == 1
+    assert piped.stderr == ""
