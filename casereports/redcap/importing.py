@@ -11,10 +11,12 @@ plus changed records) or their names.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.http import HttpResponse
@@ -25,7 +27,7 @@ from casereports.entry import storage_keys
 from casereports.imports import services, tasks
 from casereports.imports.models import FINISHED, ImportStatus, RowImport
 from casereports.models import ApiToken, Case
-from casereports.redcap.errors import TEXT, RedcapError, error_response
+from casereports.redcap.errors import TEXT, Denied, RedcapError, error_response
 from casereports.redcap.metadata import COMPLETE_SUFFIX
 from casereports.redcap.params import Params
 from casereports.redcap.responses import json_response
@@ -37,6 +39,7 @@ RETURN_CONTENT = ("count", "ids", "nothing", "auto_ids")
 ERROR_LINES = 50  # problems listed in a refusal (the import's report on the platform has all)
 COMMIT_WAIT_SECONDS = 300  # when a worker took the commit: how long the request waits for it
 NAME_BATCH = 5000
+_SEPARATOR = {",": ",", ";": ";", "tab": "\t"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def csv_table(text: str, delimiter: str) -> Table:
     """REDCap's CSV as it came (the import reads it itself); parsed here for the checks."""
     try:
         lines = list(
-            csv.reader(io.StringIO(text), delimiter="\t" if delimiter == "tab" else delimiter)
+            csv.reader(io.StringIO(text), delimiter=_SEPARATOR.get(delimiter, ","), strict=True)
         )
     except csv.Error as error:
         raise RedcapError(f'The parameter "data" is not valid CSV: {error}') from None
@@ -155,6 +158,8 @@ def _json_records(text: str) -> list[dict[str, str]]:
 def _record(item: object, number: int) -> dict[str, str]:
     if not isinstance(item, dict):
         raise RedcapError(f'Record {number} of "data" is not a JSON object')
+    if any("\x00" in key for key in item):
+        raise RedcapError(f'Record {number} of "data" names a field with a NUL character')
     return {key: _text(value, number, key) for key, value in item.items()}
 
 
@@ -162,6 +167,8 @@ def _text(value: object, number: int, key: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        if "\x00" in value:
+            raise RedcapError(f'Record {number} of "data" holds a NUL character (\\u0000)')
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
@@ -262,15 +269,27 @@ def import_records(
     if job.status != ImportStatus.READY:
         return _refused(context, token, job, job.error or "The records could not be read", request)
     if job.counts.get("refused", 0):
-        services.discard(context, job, token=token)
+        with service_errors(409):
+            services.discard(context, job, token=token)
         return _refused(context, token, job, refusal_text(job), request)
     return _committed(context, token, _commit(context, token, job), request)
+
+
+@contextlib.contextmanager
+def service_errors(status: int) -> Iterator[None]:
+    """The import service's refusals as REDCap errors (a denial is on record already)."""
+    try:
+        yield
+    except NotAllowed:
+        raise Denied() from None
+    except services.ImportError_ as error:
+        raise RedcapError(error.message, status) from None
 
 
 def _validated(
     context: AuditContext, token: ApiToken, request: ImportRequest, table: Table, source: str
 ) -> RowImport:
-    try:
+    with service_errors(400):
         job = services.start_import(
             context,
             site=token.site,
@@ -285,20 +304,14 @@ def _validated(
             token=token,
             queue=False,
         )
-    except NotAllowed as error:
-        raise RedcapError(error.message, 403) from None
-    except services.ImportError_ as error:
-        raise RedcapError(error.message) from None
     tasks.process(job.pk)
     job.refresh_from_db()
     return job
 
 
 def _commit(context: AuditContext, token: ApiToken, job: RowImport) -> RowImport:
-    try:
+    with service_errors(409):
         job = services.request_commit(context, job, token=token)
-    except services.ImportError_ as error:
-        raise RedcapError(error.message, 409) from None
     tasks.process(job.pk)  # "skipped" when a worker (or the eager queue) took it first
     deadline = time.monotonic() + COMMIT_WAIT_SECONDS
     job.refresh_from_db()

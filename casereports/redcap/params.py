@@ -89,9 +89,10 @@ class Params:
         return value
 
     def answer_format(self) -> str:
-        """The format errors are written in: `returnFormat`, else `format` (as PyCap reads
-        them); JSON when neither names csv or xml."""
-        value = (self.get("returnFormat") or self.get("format")).strip().lower()
+        """The format errors are written in: `returnFormat`, else (for an export, which has
+        no `data`) `format`, as PyCap reads them; JSON when neither names csv or xml."""
+        fallback = "" if self.has("data") else self.get("format")
+        value = (self.get("returnFormat") or fallback).strip().lower()
         return value if value in ("csv", "xml") else "json"
 
 
