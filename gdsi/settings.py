@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "casereports.models.CaseStatus",
         "ExportStatusEnum": "exports.models.JobStatus",
         "ReportSourceEnum": "casereports.models.REPORT_SOURCES",
+        "ImportStatusEnum": "casereports.imports.models.ImportStatus",
+        "ImportChannelEnum": "casereports.imports.models.RowImport.CHANNELS",
     },
 }
 

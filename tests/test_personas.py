@@ -43,6 +43,7 @@ from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
 from casereports.services.tokens import issue_token
 from casereports.urls import urlpatterns as case_urlpatterns
+from casereports.imports.models import RowImport
 from exports.models import FederatedUpload
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,7 @@ NEWCOMER = "newcomer"  # an existing user a site manager may add to site A
 READ, WRITE, LOCK, MANAGE = "read", "write", "lock", "manage"
 UPLOAD = "upload"  # a registry's count tables for site A (not its cases)
 TRIAGE = "triage"  # accept, mark duplicate or spam the patients' own reports
+IMPORT = "import"  # a registry's rows for site A (its de-identified export)
 LOGIN, HIDDEN, FORBIDDEN, UNLISTED, OK = "login", "hidden", "forbidden", "unlisted", "ok"
 
 # What a clinician enters on each entry form (the positive control of its POST).
@@ -99,12 +101,19 @@ PERSONAS = [
         "central-data-manager",
         "central_data_manager",
         "b",
-        _rights(READ, TRIAGE),
-        _rights(READ, TRIAGE),
+        _rights(READ, TRIAGE, IMPORT),
+        _rights(READ, TRIAGE, IMPORT),
     ),
     Persona("clinician-own-site", "clinician", "a", _rights(READ, WRITE), _rights(READ, WRITE)),
     Persona("manager-own-site", "site_manager", "a", EVERYTHING, EVERYTHING),
     Persona("registry-uploader", "registry_uploader", "a", _rights(UPLOAD), _rights(UPLOAD)),
+    Persona(
+        "registry-data-manager",
+        "registry_data_manager",
+        "a",
+        _rights(READ, IMPORT),
+        _rights(READ, IMPORT),
+    ),
 ]
 PERSONA = {persona.id: persona for persona in PERSONAS}
 
@@ -308,6 +317,34 @@ def uploads_listed(world: World, response) -> None:
     assert response.status_code == 200, body_text(response)[:500]
     assert response.json()["results"] == []  # the world holds no upload; the list's content
     # is tested in tests/exports/test_federated_upload.py
+
+
+REGISTRY_CSV = b"secret_name,covid19_country,age_years\nREG-1,DE,44\n"
+
+
+def import_body(world: World) -> dict:
+    return {
+        "site": world.site_a.code,
+        "report_source": "clinicians",
+        "file": SimpleUploadedFile("registry.csv", REGISTRY_CSV, content_type="text/csv"),
+    }
+
+
+def rows_uploaded(code: int) -> Check:
+    def check(world: World, response) -> None:
+        assert response.status_code == code, body_text(response)[:500]
+        job = RowImport.objects.get()
+        assert job.site == world.site_a and job.requested_by == world.user
+        if code == 302:
+            redirected_to(world, response, reverse("imports:detail", args=[job.pk]))
+
+    return check
+
+
+def imports_listed(world: World, response) -> None:
+    assert response.status_code == 200, body_text(response)[:500]
+    assert response.json()["results"] == []  # the world holds no import; the list's content
+    # is tested in tests/imports/test_import_access.py
 
 
 def dictionary_served(world: World, response) -> None:
@@ -538,6 +575,25 @@ WEB_ENDPOINTS = [
         body=upload_body,
     ),
     Endpoint(
+        "web-imports-get",
+        "imports:list",
+        "get",
+        fixed_path("imports:list"),
+        IMPORT,
+        "page",
+        shows(200, lambda world: world.site_a.code),
+    ),
+    Endpoint(
+        "web-imports-post",
+        "imports:list",
+        "post",
+        fixed_path("imports:list"),
+        IMPORT,
+        "site",
+        rows_uploaded(302),
+        body=import_body,
+    ),
+    Endpoint(
         "web-audit-csv",
         "cases:audit_csv",
         "get",
@@ -622,6 +678,26 @@ API_ENDPOINTS = [
         "page",
         uploads_listed,
     ),
+    Endpoint(
+        "api-import-rows",
+        "api-imports",
+        "post",
+        fixed_path("api-imports"),
+        IMPORT,
+        "site",
+        rows_uploaded(202),
+        body=import_body,
+        api_format="multipart",
+    ),
+    Endpoint(
+        "api-list-imports",
+        "api-imports",
+        "get",
+        fixed_path("api-imports"),
+        IMPORT,
+        "page",
+        imports_listed,
+    ),
     *(
         Endpoint(name, name, "get", fixed_path(name), READ, "public", dictionary_served)
         for name in ("api-dictionary", "api-dictionary-csv", "api-quality-rules-csv")
@@ -632,6 +708,8 @@ ENDPOINTS = WEB_ENDPOINTS + API_ENDPOINTS
 NOT_ABOUT_CASES = {"api-schema", "api-docs"}
 # Export jobs, not cases: their personas are in tests/exports/ (test_export_pages, test_export_api).
 NOT_ABOUT_CASES |= {"api-exports", "api-export", "api-export-download"}
+# One import job's endpoints: every role against them in tests/imports/test_import_access.py.
+NOT_ABOUT_CASES |= {"api-import", "api-import-commit", "api-import-file", "api-import-mappings"}
 
 
 def expected(endpoint: Endpoint, persona: Persona) -> str:

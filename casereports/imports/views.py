@@ -121,7 +121,10 @@ def latest_mappings(sites):
 def _import_sites(request: HttpRequest):
     sites = access.import_sites(request.user)
     if not sites.exists():
-        record_denial(context_for(request), "open imports")
+        wanted = None
+        if request.method == "POST":  # on the record of the site it was meant for
+            wanted = Site.objects.filter(code=request.POST.get("site", "")[:32]).first()
+        record_denial(context_for(request), "open imports", site=wanted)
         raise PermissionDenied(_("Imports are for registry data managers."))
     return sites
 

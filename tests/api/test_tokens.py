@@ -46,7 +46,12 @@ def test_a_token_is_stored_only_as_its_hash_and_authenticates_its_user(clinician
     response = with_key(issued.key).get(CASES)
     assert response.status_code == 200
     event = AuditEvent.objects.get(action="api_token.issued")
-    assert event.details == {"user": "clin-a", "name": "laptop", "prefix": stored.prefix}
+    assert event.details == {
+        "user": "clin-a",
+        "name": "laptop",
+        "prefix": stored.prefix,
+        "kind": "api",
+    }
 
 
 def test_unknown_revoked_and_inactive_user_tokens_are_refused(clinician_a, manager_a):
