@@ -38,12 +38,12 @@ from rest_framework.test import APIClient
 
 from casereports import entry
 from casereports.api import urls as api_urls
+from casereports.imports.models import RowImport
 from casereports.models import AuditEvent, Case, CaseStatus, Membership, PatientReport, Site
 from casereports.services import cases as services
 from casereports.services.dictionaries import dictionary_of
 from casereports.services.tokens import issue_token
 from casereports.urls import urlpatterns as case_urlpatterns
-from casereports.imports.models import RowImport
 from exports.models import FederatedUpload
 
 pytestmark = pytest.mark.django_db
