@@ -13,6 +13,7 @@ Plain Python: no Django import.
 from __future__ import annotations
 
 import csv
+import pickle
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -21,13 +22,13 @@ from functools import cache
 from pathlib import Path
 
 import pycountry
-from babel import Locale
+from babel import localedata
 
 COUNTRIES_CSV = Path(__file__).resolve().parents[1] / "data" / "countries.csv"
 
 # Languages spoken in the initiative's countries (CLDR codes).
 LANGUAGES = (
-    "en", "fr", "de", "es", "it", "pt", "nl", "sv", "da", "nb", "fi", "is", "pl", "cs", "sk",
+    "en", "fr", "de", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "is", "pl", "cs", "sk",
     "sl", "hr", "sr", "bs", "hu", "ro", "bg", "el", "tr", "ru", "uk", "lt", "lv", "et", "ar",
     "fa", "he", "hi", "ja", "zh", "ko", "ca", "sq", "mk", "ka", "hy", "az", "kk", "id", "ms",
     "th", "vi", "ga", "cy", "eu", "gl", "mt", "lb", "be",
@@ -98,10 +99,17 @@ def _derived_names() -> Iterable[tuple[str, str]]:
             if name := getattr(country, attribute, None):
                 yield name, country.alpha_2
     for language in LANGUAGES:
-        for code, name in Locale.parse(language).territories.items():
+        for code, name in _territories(language).items():
             if len(code) == 2 and code.isalpha():
                 yield name, code
                 yield _PARENTHESIS.sub("", name), code  # "Myanmar (Burma)" is Myanmar too
+
+
+def _territories(language: str) -> dict[str, str]:
+    """CLDR's names of the territories in `language`, from Babel's data file of that language
+    alone: Babel's own loader would keep every locale loaded in memory (50 MB for these)."""
+    with open(localedata.resolve_locale_filename(language), "rb") as data:
+        return pickle.load(data).get("territories", {})  # noqa: S301 - Babel's packaged CLDR
 
 
 def _unambiguous(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -28,7 +28,8 @@ _ISO = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
 _OTHER = re.compile(r"([0-9]{1,2})([/.-])([0-9]{1,2})\2([0-9]{4})")
 # In the raw file: a separator and a four-digit year ending a number. Every non-ISO date has
 # one and no ISO date has; a match elsewhere (-1000, 1.2345) only costs a look at the rows.
-CANDIDATE = re.compile(rb"[/.-][0-9]{4}(?![0-9])")
+# One pattern per separator: a literal first character is searched for several times faster.
+CANDIDATES = tuple(re.compile(rf"\{sep}[0-9]{{4}}(?![0-9])".encode()) for sep in "/.-")
 
 
 def read_date(value: str, order: str) -> tuple[str, str | None] | None:

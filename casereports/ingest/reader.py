@@ -20,7 +20,7 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from casereports.dictionary.model import DataDictionary
 from casereports.dictionary.validation_types import canonical_validation
 from casereports.ingest.cells import DateParser, ReadingRules, TypedColumn, typed_parser
-from casereports.ingest.dates import CANDIDATE, DATE_FORMATS, HINTS, ORDERS, detect_order
+from casereports.ingest.dates import CANDIDATES, DATE_FORMATS, HINTS, ORDERS, detect_order
 from casereports.ingest.errors import InputError
 from casereports.ingest.header import (
     DELIMITERS,
@@ -236,7 +236,7 @@ def _row_batches(
                 counts.rows_read += len(rows)
                 yield lines, rows
                 lines, rows = [], []
-    except UnicodeDecodeError as error:
+    except UnicodeError as error:
         raise InputError(_encoding_message(path, plan.encoding)) from error
     except csv.Error as error:
         raise InputError(f"line {line_after + 1}: the CSV is malformed ({error})") from error
@@ -292,7 +292,7 @@ def _reader(
 ) -> CoreCsvReader:
     try:
         header, header_lines = read_header(stream.readline)
-    except UnicodeDecodeError as error:
+    except UnicodeError as error:
         raise InputError(_encoding_message(path, encoding or "utf-8")) from error
     plan = plan_columns(
         header, dictionary, delimiter=delimiter, encoding=encoding or "utf-8", mapping=mapping
@@ -343,7 +343,11 @@ def _date_order(
         for at, column, name in plan.columns
         if canonical_validation(dictionary.field(name).validation).startswith("date_")
     }
-    if not date_columns or not _may_hold_other_dates(path, encoding):
+    try:
+        maybe = bool(date_columns) and _may_hold_other_dates(path, encoding)
+    except UnicodeError as error:
+        raise InputError(_encoding_message(path, plan.encoding)) from error
+    if not maybe:
         return "ymd", "ISO dates only"
     with open(path, encoding=encoding, newline="") as stream:
         for _ in range(plan.header_lines):
@@ -357,17 +361,18 @@ def _may_hold_other_dates(path: str | Path, encoding: str) -> bool:
     """Whether the file holds anything like a DD/MM/YYYY or MM/DD/YYYY date: a look through
     the raw bytes in C, so that a file of ISO dates costs a fraction of reading it."""
     if not _ascii_compatible(encoding):
-        pattern = re.compile(CANDIDATE.pattern.decode("ascii"))
+        patterns = [re.compile(pattern.pattern.decode("ascii")) for pattern in CANDIDATES]
         with open(path, encoding=encoding, newline="") as text:
-            return _any_block(pattern, iter(lambda: text.read(SCAN_BLOCK), ""))
+            return _any_block(patterns, iter(lambda: text.read(SCAN_BLOCK), ""))
     with open(path, "rb") as stream:
-        return _any_block(CANDIDATE, iter(lambda: stream.read(SCAN_BLOCK), b""))
+        return _any_block(CANDIDATES, iter(lambda: stream.read(SCAN_BLOCK), b""))
 
 
-def _any_block(pattern: re.Pattern, blocks: Iterator[Any]) -> bool:
+def _any_block(patterns: Sequence[re.Pattern], blocks: Iterator[Any]) -> bool:
     tail = None
     for block in blocks:
-        if pattern.search(block) or (tail and pattern.search(tail + block[:8])):
+        joint = tail + block[:8] if tail else block[:0]
+        if any(pattern.search(block) or pattern.search(joint) for pattern in patterns):
             return True
         tail = block[-8:]
     return False
@@ -404,6 +409,6 @@ def _first_undecodable_line(path: str | Path, encoding: str) -> int | str:
                     continue
                 try:
                     decoder.decode(piece)
-                except UnicodeDecodeError:
+                except UnicodeError:
                     return number
     return "?"

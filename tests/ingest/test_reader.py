@@ -286,3 +286,13 @@ def test_the_api_the_import_calls(tmp_path):
     assert reader.plan.describe()["date_order_from"] == "ISO dates only"
     with pytest.raises(InputError, match="the date format must be one of auto, ymd, dmy, mdy"):
         read(tmp_path / "r.csv", date_format="dym")
+
+
+def test_a_utf_16_file_is_read_when_its_encoding_is_named(tmp_path):
+    source = tmp_path / "utf16.csv"
+    source.write_text("secret_name\tdmt_start_date\tcom_other\nR1\t31.12.2019\tMénière\n", "utf-16")
+    (row,), reader = read(source, encoding="utf-16")
+    assert (reader.plan.delimiter, reader.plan.date_format) == ("\t", "dmy")
+    assert (row.values["dmt_start_date"], row.values["com_other"]) == ("2019-12-31", "Ménière")
+    with pytest.raises(InputError, match="line 1: the file is not valid utf-8 text"):
+        read(source)
