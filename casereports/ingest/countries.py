@@ -7,7 +7,9 @@ languages of `LANGUAGES` (through Babel). Names are compared folded (`fold`): ca
 without accents, punctuation or extra spaces. A folded name that two sources give to two
 different countries is dropped rather than guessed.
 
-Plain Python: no Django import.
+Plain Python: no Django import. Babel and pycountry are the project's dependencies, but the
+federated command may be installed without them (`pip install --no-deps`): then the table holds
+the curated spellings of countries.csv alone.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ import csv
 import pickle
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from pathlib import Path
-
-import pycountry
-from babel import localedata
+from types import ModuleType
 
 COUNTRIES_CSV = Path(__file__).resolve().parents[1] / "data" / "countries.csv"
 
@@ -77,8 +78,9 @@ class CountryTable:
 
 @cache
 def country_table() -> CountryTable:
-    alpha3 = {fold(c.alpha_3): c.alpha_2 for c in pycountry.countries}
-    names = _unambiguous(_derived_names())
+    countries = _pycountry()
+    alpha3 = {fold(c.alpha_3): c.alpha_2 for c in countries.countries} if countries else {}
+    names = _unambiguous(chain(_pycountry_names(countries), _cldr_names()))
     names.update(_curated_names())
     return CountryTable(alpha3, names)
 
@@ -93,22 +95,37 @@ def _curated_names() -> dict[str, str]:
         }
 
 
-def _derived_names() -> Iterable[tuple[str, str]]:
-    for country in pycountry.countries:
+def _pycountry() -> ModuleType | None:
+    try:
+        import pycountry
+    except ImportError:
+        return None
+    return pycountry
+
+
+def _pycountry_names(countries: ModuleType | None) -> Iterator[tuple[str, str]]:
+    for country in countries.countries if countries else ():
         for attribute in ("name", "official_name", "common_name"):
             if name := getattr(country, attribute, None):
                 yield name, country.alpha_2
+
+
+def _cldr_names() -> Iterator[tuple[str, str]]:
+    try:
+        from babel.localedata import resolve_locale_filename
+    except ImportError:
+        return
     for language in LANGUAGES:
-        for code, name in _territories(language).items():
+        for code, name in _territories(resolve_locale_filename(language)).items():
             if len(code) == 2 and code.isalpha():
                 yield name, code
                 yield _PARENTHESIS.sub("", name), code  # "Myanmar (Burma)" is Myanmar too
 
 
-def _territories(language: str) -> dict[str, str]:
-    """CLDR's names of the territories in `language`, from Babel's data file of that language
-    alone: Babel's own loader would keep every locale loaded in memory (50 MB for these)."""
-    with open(localedata.resolve_locale_filename(language), "rb") as data:
+def _territories(data_file: str | Path) -> dict[str, str]:
+    """CLDR's names of the territories in Babel's data file of one language alone: Babel's own
+    loader would keep every locale it loads in memory (50 MB for these)."""
+    with open(data_file, "rb") as data:
         return pickle.load(data).get("territories", {})  # noqa: S301 - Babel's packaged CLDR
 
 

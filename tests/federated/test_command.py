@@ -693,3 +693,30 @@ def test_the_command_is_quiet_when_its_output_is_cut_short(tmp_path):
     )
     assert piped.stdout.count("\n") == 1
     assert piped.stderr == ""
+
+
+def test_the_command_runs_without_babel_and_pycountry_reading_curated_country_names(tmp_path):
+    """The federated image installs the project with --no-deps: the standard library alone."""
+    records = [case(covid19_country="Deutschland"), case(secret_name="R2", covid19_country="TUR")]
+    source = write_csv(tmp_path / "registry.csv", records)
+    out = tmp_path / "result.zip"
+    program = (
+        "import runpy, sys\n"
+        "sys.modules.update(babel=None, pycountry=None)  # importing them fails\n"
+        f"sys.argv = ['gdsi-federated', 'run', {str(source)!r}, '--report-source', 'clinicians',"
+        f" '--out', {str(out)!r}]\n"
+        "runpy.run_module('exports.federated', run_name='__main__')\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "read as meant: covid19_country: country name read as its ISO code: 1" in (
+        completed.stdout
+    )
+    assert manifest_of(out)["quality"]["unparsable_by_column"] == {"covid19_country": 1}
