@@ -174,14 +174,20 @@ def _locked(job: RowImport) -> RowImport:
     return RowImport.objects.select_for_update().select_related("site").get(pk=job.pk)
 
 
-def _require(context: AuditContext, job: RowImport, what: str, token=None) -> None:
-    if not access.can_import_rows(context.user, job.site_id, token):
+def _require(
+    context: AuditContext, job: RowImport, what: str, token=None, check_rights: bool = True
+) -> None:
+    """The actor's right to act on the job; `check_rights=False` only for the management
+    command, whose operator has the server's shell (and is recorded as the command)."""
+    if check_rights and not access.can_import_rows(context.user, job.site_id, token):
         raise _deny(context, what, job.site)
 
 
-def request_commit(context: AuditContext, job: RowImport, *, token=None) -> RowImport:
+def request_commit(
+    context: AuditContext, job: RowImport, *, token=None, check_rights: bool = True
+) -> RowImport:
     """The second, explicit step: write the report's accepted rows (in the worker)."""
-    _require(context, job, "commit import", token)
+    _require(context, job, "commit import", token, check_rights)
     with transaction.atomic():
         job = _locked(job)
         if job.status != ImportStatus.READY:
@@ -211,9 +217,11 @@ def _summary(job: RowImport) -> dict[str, Any]:
     return {"import": job.pk, "sha256": job.sha256, "counts": job.counts}
 
 
-def discard(context: AuditContext, job: RowImport, *, token=None) -> RowImport:
+def discard(
+    context: AuditContext, job: RowImport, *, token=None, check_rights: bool = True
+) -> RowImport:
     """Drop a validated or failed upload without committing it (its files stay on record)."""
-    _require(context, job, "discard import", token)
+    _require(context, job, "discard import", token, check_rights)
     with transaction.atomic():
         job = _locked(job)
         if job.status not in (ImportStatus.READY, ImportStatus.FAILED) or job.commit_requested:

@@ -76,7 +76,9 @@ def registry_manager(make_user, username: str, site):
     return make_user(username, "registry_data_manager", site)
 
 
-def upload(user, site, content: bytes, *, report_source: str = "clinicians", **options) -> RowImport:
+def upload(
+    user, site, content: bytes, *, report_source: str = "clinicians", **options
+) -> RowImport:
     """Upload and validate (what the worker does next), returning the job with its report."""
     job = services.start_import(
         context(user),

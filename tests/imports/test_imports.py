@@ -62,7 +62,10 @@ def test_a_registry_file_as_it_comes_is_read_without_edits_and_every_normalisati
     assert first.data["age_years"] == "44.5"
     assert imported["REG-0002"].data["covid19_country"] == "TR"
     assert first.status == CaseStatus.SUBMITTED
-    assert first.source_import_id == job.pk and first.dictionary_version_id == job.dictionary_version_id
+    assert (
+        first.source_import_id == job.pk
+        and first.dictionary_version_id == job.dictionary_version_id
+    )
     assert first.data["secret_name"] == first.secret_name != "REG-0001"
     created = AuditEvent.objects.filter(action="case.created", channel="import")
     assert created.count() == 3
@@ -98,9 +101,7 @@ def test_an_upload_again_with_ten_changed_rows_changes_exactly_those_fields(mana
     assert len(case_events) == 10
     assert all(e.action == "case.changed" and e.channel == "import" for e in case_events)
     assert all(f"upload #{job.pk}" in e.details["reason"] for e in case_events)
-    assert all(
-        [c["field"] for c in e.details["changes"]] == ["edss_value"] for e in case_events
-    )
+    assert all([c["field"] for c in e.details["changes"]] == ["edss_value"] for e in case_events)
 
 
 def test_the_same_file_twice_changes_nothing(manager_a, site_a):
@@ -239,9 +240,7 @@ def test_a_locked_record_is_refused_with_its_reason(manager_a, site_a):
     assert "locked" in job.report["refused"][0]["reason"]
 
 
-def test_blank_cells_leave_stored_values_unless_the_upload_says_they_clear_them(
-    manager_a, site_a
-):
+def test_blank_cells_leave_stored_values_unless_the_upload_says_they_clear_them(manager_a, site_a):
     import_now(manager_a, site_a, csv_bytes(records(1)))
     blanked = records(1, edss_value="")
 
