@@ -237,8 +237,8 @@ def test_a_registry_file_with_its_own_names_and_codes_is_read_through_a_mapping_
     path.write_text(REGISTRY_FILE, encoding="utf-8")
     mapping.write_text(REGISTRY_MAPPING, encoding="utf-8")
 
-    call_command("import_core_csv", str(path), "--site", site_a.code,
-                 "--report-source", "clinicians", "--mapping", str(mapping), "--commit")  # fmt: skip
+    arguments = ["--site", site_a.code, "--report-source", "clinicians", "--mapping", str(mapping)]
+    call_command("import_core_csv", str(path), *arguments, "--commit")
 
     cases = {c.registry_record: c.data for c in Case.objects.filter(site=site_a)}
     assert cases["IT-001"]["sex"] == "female" and cases["IT-002"]["ms_type"] == "SPMS"
@@ -279,8 +279,9 @@ def test_a_mapping_that_names_an_unknown_field_is_refused_naming_it(
 
 
 def test_an_upload_through_a_saved_mapping_records_it(manager_a, site_a):
-    from casereports.imports import services
     from cases.conftest import context
+
+    from casereports.imports import services
 
     mapping = services.save_mapping(
         context(manager_a), site_a, name="registro", text=REGISTRY_MAPPING
