@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from casereports.dictionary.model import Field
 from casereports.dictionary.validation_types import canonical_validation
@@ -185,15 +186,14 @@ class NumberParser:
         unit = field_unit(field_)
         self.keeps_fraction = self.whole and unit == "years"
         source = (rules.units or {}).get(field_.name)
-        self.convert = None
-        if source and source != unit:
-            note = NOTE_CONVERTED.format(source=source, target=unit)
-            self.convert = (units.factor(source, unit), note)
+        self.convert = _conversion(source, unit) if source and source != unit else None
         self.metres = _metres_window(field_) if unit == "cm" and not source else None
         self.metres_note = NOTE_METRES.format(field=field_.name)
-        comma = " or ," if self.decimal_comma else ""
-        self.reason = "not a whole number" if self.whole else f"not a number (digits with .{comma}"
-        self.reason += "" if self.whole else " for decimals)"
+        if self.whole:
+            self.reason = "not a whole number"
+        else:
+            comma = " or ," if self.decimal_comma else ""
+            self.reason = f"not a number (digits with .{comma} for decimals)"
 
     def __call__(self, value: str) -> Parsed:
         notes: tuple[str, ...] = ()
@@ -228,6 +228,10 @@ class NumberParser:
         if self.metres is not None and self.metres[0] <= float(value) <= self.metres[1]:
             return units.scaled(value, units.factor("m", "cm")), None, (*notes, self.metres_note)
         return value, None, notes
+
+
+def _conversion(source: str, target: str) -> tuple[Decimal, str]:
+    return units.factor(source, target), NOTE_CONVERTED.format(source=source, target=target)
 
 
 def _metres_window(field_: Field) -> tuple[float, float] | None:

@@ -120,7 +120,7 @@ def plan_columns(
     ignored = set(mapping.ignore) if mapping else set()
     fields = {f.name: f for f in input_fields(dictionary)}
     derived = {f.name for f in dictionary.fields if f.form == DERIVED_FORM}
-    targets = [renames.get(name, name) for name in names]
+    targets = ["" if name in ignored else renames.get(name, name) for name in names]
     _refuse_two_feeding_one(names, targets, fields)
     has_wave = WAVE_FIELD in targets
     for at, (column, target) in enumerate(zip(names, targets, strict=True)):

@@ -141,6 +141,15 @@ def test_a_file_column_and_a_mapped_column_feeding_one_field_are_refused(tmp_pat
         read(source, mapping=mapping('[columns]\n"Gender" = "sex"\n'))
 
 
+def test_an_ignored_column_feeds_nothing_even_when_named_like_a_field(tmp_path):
+    source = tmp_path / "export.csv"
+    source.write_text("secret_name,sex,Gender\nP1,female,M\n")
+    text = 'ignore = ["sex"]\n[columns]\n"Gender" = "sex"\n[codes.sex]\n"M" = "male"\n'
+    (row,), reader = read(source, mapping=mapping(text))
+    assert row.values["sex"] == "male"
+    assert reader.plan.ignored_by_mapping == ["sex"]
+
+
 def test_a_constant_for_a_field_the_file_has_is_refused(tmp_path):
     source = tmp_path / "export.csv"
     source.write_text("secret_name,covid19_country\nP1,DE\n")
