@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, connections, transaction
@@ -485,12 +486,14 @@ def _counts_only(job: RowImport) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def _heartbeat(progress: Progress, every: float = 5.0) -> Iterator[None]:
+def _heartbeat(progress: Progress) -> Iterator[None]:
     """Beat from a thread (its own database connection) while the caller's transaction is
-    open. SQLite has one writer at a time, so there the job row is left alone until the end."""
+    open, a few times per stale period. SQLite has one writer at a time, so there the job row
+    is left alone until the end."""
     if connection.vendor != "postgresql":
         yield
         return
+    every = max(0.5, min(5.0, settings.GDSI_IMPORT_STALE_SECONDS / 4))
     stop = threading.Event()
 
     def beat() -> None:
