@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import HttpRequest, QueryDict
+from django.http.multipartparser import MultiPartParserError
 
 from casereports.redcap.errors import RedcapError
 
@@ -42,6 +43,8 @@ class Params:
                 f"The request has more than {limit} parameters: ask for fewer records or "
                 "fields by name per request, or for all of them"
             ) from None
+        except (MultiPartParserError, SuspiciousOperation) as error:
+            raise RedcapError(f"The request body is not readable form data: {error}") from None
         _refuse_nul(post)
         return cls(post)
 

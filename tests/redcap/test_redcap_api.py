@@ -100,6 +100,19 @@ def test_withdrawn_records_are_not_exported(client, key_a, site_a):
     assert export(client, key_a, **{"records[0]": "REG-0001"}) == []
 
 
+def test_records_are_streamed_a_chunk_at_a_time(client, key_a, monkeypatch):
+    from casereports.redcap import export as exporting
+
+    import_json(client, key_a, records(5))
+    monkeypatch.setattr(exporting, "CHUNK", 2)
+
+    for fmt in ("json", "csv"):
+        response = call(client, key_a, content="record", format=fmt)
+        pieces = list(response.streaming_content)
+        assert len(pieces) >= 3, fmt  # never the whole export in one piece
+    assert len(json.loads(b"".join(call(client, key_a, content="record").streaming_content))) == 5
+
+
 # --- tokens --------------------------------------------------------------------------------
 
 
@@ -283,6 +296,12 @@ def test_a_body_over_the_upload_limit_is_a_400(client, key_a, settings):
     response = call(client, key_a, content="record", format="json", **named)
     assert response.status_code == 400
     assert "more than 5 parameters" in error_of(response)
+
+
+def test_a_body_that_is_not_form_data_is_a_400(client):
+    response = client.post(API, b"token=x", content_type="multipart/form-data; boundary=")
+    assert response.status_code == 400
+    assert "not readable form data" in error_of(response)
 
 
 def test_overwrite_needs_every_json_record_to_name_the_same_fields(client, key_a):
