@@ -54,6 +54,8 @@ class Call:
 
 @csrf_exempt
 def api(request: HttpRequest) -> HttpResponse:
+    """Every REDCap API call: read the parameters, check the token, answer the `content`;
+    any refusal becomes REDCap's error in the client's format (never a 500 for bad input)."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"], content=GET_ANSWER, content_type=TEXT)
     answer_format, call = "json", None
