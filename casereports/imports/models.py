@@ -76,7 +76,8 @@ class RowImport(models.Model):
     file_name = models.CharField(max_length=500)  # in default storage
     file_size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64)
-    # {"delimiter": ",", "date_format": "auto", "encoding": "", "blank_overwrites": false}
+    # {"delimiter": ",", "date_format": "auto", "encoding": "", "blank_overwrites": false,
+    #  "partial": false}
     options = models.JSONField(default=dict)
     status = models.CharField(
         max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED, db_index=True
@@ -114,6 +115,12 @@ class RowImport(models.Model):
     @property
     def can_commit(self) -> bool:
         return self.status == ImportStatus.READY and not self.commit_requested
+
+    @property
+    def is_partial(self) -> bool:
+        """Some of the registry's records (a REDCap client's push), not its whole export: the
+        records it does not hold are not missing."""
+        return bool(self.options.get("partial"))
 
     @property
     def blank_overwrites(self) -> bool:

@@ -217,7 +217,10 @@ def validate(job: RowImport, progress: Progress) -> dict[str, Any]:
                     samples.add(outcome)
                 progress.rows = reader.rows_read
                 progress.beat()
-            absent = list(_limited(classifier.absent_records(), SAMPLE_LIMIT + 1))
+            absent = (
+                [] if job.is_partial else _limited(classifier.absent_records(), SAMPLE_LIMIT + 1)
+            )
+            absent = list(absent)
             absent_count = _count_absent(classifier, absent)
             names = files.save(job)
         finally:
@@ -451,15 +454,13 @@ class CaseWriter:
 
 def _flag_absent(job: RowImport, classifier: RowClassifier) -> int:
     """Flag the site's records the upload no longer holds (never deleted), and unflag those it
-    holds again."""
-    absent_ids = [case_id for case_id, _ in classifier.absent_records()]
+    holds again. A partial upload (a few records pushed through the REDCap API) flags none."""
+    absent_ids = [] if job.is_partial else [case_id for case_id, _ in classifier.absent_records()]
     flagged = 0
     for start in range(0, len(absent_ids), 5000):
         chunk = absent_ids[start : start + 5000]
         flagged += Case.objects.filter(pk__in=chunk).update(absent_from_import=job)
-    Case.objects.filter(
-        site_id=job.site_id, report_source=job.report_source, absent_from_import__isnull=False
-    ).exclude(pk__in=absent_ids).update(absent_from_import=None)
+    classifier.unflag_present()
     return flagged
 
 

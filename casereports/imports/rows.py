@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,19 @@ from casereports.models import Case, CaseStatus, DictionaryVersion
 from casereports.rules import ProcessedRecord, RecordPipeline, calculated_fields
 
 NEW, CHANGED, UNCHANGED, REFUSED = "new", "changed", "unchanged", "refused"
+CASE_COLUMNS = (
+    "pk",
+    "registry_record",
+    "report_source",
+    "status",
+    "consent_withdrawn",
+    "version",
+    "imported_version",
+    "data",
+    "secret_name",
+    "site_id",
+    "dictionary_version_id",
+)
 RECORD_NAME_LIMIT = 100
 SAMPLE_LIMIT = 50  # records shown in the report's diff, refusals and absent list
 
@@ -121,6 +133,10 @@ class RowClassifier:
         the upload does not hold."""
         return self._seen.absent(self.site_id, self.report_source)
 
+    def unflag_present(self) -> None:
+        """The records the upload holds are no longer missing from the registry's uploads."""
+        self._seen.unflag(self.site_id, self.report_source)
+
     def classify(self, rows: list[CoreRow]) -> list[RowOutcome]:
         outcomes = [self._named(row) for row in rows]
         first_lines = self._seen.add(
@@ -139,8 +155,21 @@ class RowClassifier:
                         "only that row is imported",
                     )
                 )
-        existing = self._existing([o.record for o in outcomes if o.action != REFUSED])
+        named = [o.record for o in outcomes if o.action != REFUSED]
+        existing = self._existing(named)
+        platform = self._platform_names([name for name in named if name not in existing])
         for outcome in outcomes:
+            if outcome.record in platform and outcome.action != REFUSED:
+                outcome.action = REFUSED
+                outcome.problems.append(
+                    self._problem(
+                        outcome,
+                        self.record_id,
+                        outcome.record,
+                        "this name is the platform's own pseudonym of a record entered here; "
+                        "an upload cannot create a second record under it",
+                    )
+                )
             if outcome.action != REFUSED:
                 self._decide(outcome, existing.get(outcome.record))
             self.counts[outcome.action] += 1
@@ -183,7 +212,6 @@ class RowClassifier:
                 record[name] = values.get(name, "")
             outcome.values = self._derived(record)
             outcome.action = NEW
-            outcome.changes = [(name, "", record[name]) for name in self.present if record[name]]
         else:
             outcome.case = case
             old = case.data
@@ -239,36 +267,39 @@ class RowClassifier:
         return self._derive(record, None, None).values
 
     def _existing(self, records: list[str]) -> dict[str, Case]:
+        """The site's imported records of these names (locked for the commit)."""
         if not records:
             return {}
         cases = Case.objects.filter(site_id=self.site_id, registry_record__in=records).only(
-            "pk",
-            "registry_record",
-            "report_source",
-            "status",
-            "consent_withdrawn",
-            "version",
-            "imported_version",
-            "data",
-            "secret_name",
-            "site_id",
-            "dictionary_version_id",
+            *CASE_COLUMNS
         )
         if self.lock_rows:
             cases = cases.select_for_update(no_key=True, of=("self",))
         return {case.registry_record: case for case in cases.order_by()}
 
+    def _platform_names(self, records: list[str]) -> set[str]:
+        """Those of these names that are the platform's own pseudonym of a record entered at
+        this site (not imported): an upload may not create a second record under that name."""
+        if not records:
+            return set()
+        return set(
+            Case.objects.filter(site_id=self.site_id, registry_record="", secret_name__in=records)
+            .order_by()
+            .values_list("secret_name", flat=True)
+        )
+
     def _fingerprint(self, outcome: RowOutcome) -> None:
+        """What the database decided about the row. The file, its mapping and the dictionary
+        version are the job's own and the same in both passes, so a new row is fingerprinted
+        by its name alone; a matched one by the record it met (id, version) and the change."""
         case = outcome.case
-        content = [
-            outcome.record,
-            outcome.action,
-            case.pk if case else None,
-            case.version if case else None,
-            outcome.changes,
-            sorted((p.column, p.reason) for p in outcome.problems),
-        ]
-        self._digest.update(json.dumps(content, ensure_ascii=False).encode())
+        if outcome.action == NEW:
+            content: tuple = (outcome.record, NEW)
+        elif outcome.action == REFUSED:
+            content = (outcome.record, REFUSED, [p.reason for p in outcome.problems])
+        else:
+            content = (outcome.record, case.pk, case.version, outcome.changes)
+        self._digest.update(repr(content).encode())
         self._digest.update(b"\n")
 
     # --- problems --------------------------------------------------------------------------
@@ -312,24 +343,37 @@ class SeenRecords:
         if not named:
             return {}
         first: dict[str, int] = {}
-        fresh: list[tuple[str, int]] = []
         for record, line in named:
-            if record not in first:
-                first[record] = line
-                fresh.append((record, line))
+            first.setdefault(record, line)
+        fresh = dict(first)
         with connection.cursor() as cursor:
-            records = list(first)
-            placeholders = ",".join(["%s"] * len(records))
-            cursor.execute(
-                f"SELECT record, line FROM {self._table} WHERE record IN ({placeholders})", records
-            )
-            for record, line in cursor.fetchall():
+            for record, line in self._met(cursor, list(first)):
                 first[record] = line
-            new_rows = [(r, ln) for r, ln in fresh if first[r] == ln]
-            cursor.executemany(
-                f"INSERT INTO {self._table} (record, line) VALUES (%s, %s)", new_rows
-            )
+                del fresh[record]
+            self._remember(cursor, list(fresh.items()))
         return first
+
+    def _met(self, cursor, records: list[str]) -> list[tuple[str, int]]:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT record, line FROM {self._table} WHERE record = ANY(%s)", [records]
+            )
+        else:
+            marks = ",".join(["%s"] * len(records))
+            cursor.execute(
+                f"SELECT record, line FROM {self._table} WHERE record IN ({marks})", records
+            )
+        return cursor.fetchall()
+
+    def _remember(self, cursor, rows: list[tuple[str, int]]) -> None:
+        if not rows:
+            return
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {self._table} (record, line) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(f"INSERT INTO {self._table} (record, line) VALUES (%s, %s)", rows)
 
     def absent(self, site_id: int, report_source: str) -> Iterator[tuple[int, str]]:
         with connection.cursor() as cursor:
@@ -342,6 +386,15 @@ class SeenRecords:
                 [site_id, report_source],
             )
             yield from cursor.fetchall()
+
+    def unflag(self, site_id: int, report_source: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Case._meta.db_table} SET absent_from_import_id = NULL "
+                "WHERE site_id = %s AND report_source = %s AND absent_from_import_id IS NOT NULL "
+                f"AND registry_record IN (SELECT record FROM {self._table})",
+                [site_id, report_source],
+            )
 
     def close(self) -> None:
         with connection.cursor() as cursor:

@@ -87,16 +87,20 @@ def start_import(
     date_format: str = "",
     encoding: str = "",
     blank_overwrites: bool = False,
+    partial: bool = False,
     mapping: ImportMapping | None = None,
     token=None,
     check_rights: bool = True,
     queue: bool = True,
 ) -> RowImport:
-    """Store the upload as it came and queue its validation. Nothing is written to records."""
+    """Store the upload as it came and queue its validation. Nothing is written to records.
+    `partial`: the upload holds some of the registry's records, not its whole export (records
+    it does not hold are not reported or flagged as missing)."""
     if check_rights and not access.can_import_rows(context.user, site, token):
         raise _deny(context, "import rows", site)
     options = check_options(report_source, delimiter, date_format, encoding)
     options["blank_overwrites"] = bool(blank_overwrites)
+    options["partial"] = bool(partial)
     if mapping is not None and mapping.site_id != site.pk:
         raise InvalidImport("That mapping belongs to another site.")
     version = DictionaryVersion.objects.current()

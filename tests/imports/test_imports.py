@@ -284,3 +284,26 @@ def test_the_same_record_name_at_two_sites_is_two_records(manager_a, manager_b, 
 
     assert job.counts["new"] == 3 and job.counts["changed"] == 0
     assert "9.0" not in str(job.report)
+
+
+def test_a_partial_upload_flags_no_record_as_missing(manager_a, site_a):
+    import_now(manager_a, site_a, csv_bytes(records(4)))
+
+    job = import_now(manager_a, site_a, csv_bytes(records(1, edss_value="5.0")), partial=True)
+
+    assert job.counts["absent"] == 0 and job.counts["changed"] == 1
+    assert not Case.objects.filter(absent_from_import__isnull=False).exists()
+
+
+def test_an_upload_cannot_create_a_second_record_under_a_platform_pseudonym(
+    manager_a, site_a, make_user
+):
+    from casereports.services.cases import create_case
+
+    clinician = make_user("clin-a", "clinician", site_a)
+    entered = create_case(context(clinician), site_a)
+
+    job = upload(manager_a, site_a, csv_bytes(records(1, secret_name=entered.secret_name)))
+
+    assert job.counts["refused"] == 1 and job.counts["new"] == 0
+    assert "pseudonym" in job.report["refused"][0]["reason"]
