@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from casereports import access
 from casereports.models import AuditEvent, AuditHead, Case, Site
-from casereports.services.bulk import insert_all
+from casereports.services.bulk import insert_rows
 
 GENESIS_HASH = "0" * 64
 
@@ -112,33 +112,35 @@ def record_event(
 
 
 def record_events(
-    context: AuditContext, site: Site, items: list[tuple[str, Case, dict[str, Any]]]
+    context: AuditContext, site: Site, items: list[tuple[str, Any, dict[str, Any]]]
 ) -> None:
     """Append one event per (action, case, details), all at `site`, in one locked step of the
     caller's transaction: what `record_event` does, for the thousands of records one import
-    writes (the head stays locked until the caller's transaction ends)."""
+    writes (the head stays locked until the caller's transaction ends). `case` is anything
+    with the case's `pk` and `secret_name`."""
     if not items:
         return
     user = context.user
-    username = user.get_username()[:150] if user is not None else ""
-    role = access.role_at(user, site.pk) if user is not None else ""
+    common = {
+        "actor_id": user.pk if user is not None else None,
+        "actor_username": user.get_username()[:150] if user is not None else "",
+        "role": access.role_at(user, site.pk) if user is not None else "",
+        "site_id": site.pk,
+        "site_code": site.code,
+        "channel": context.channel,
+        "request_id": context.request_id[:64],
+        "ip": context.ip,
+    }
     now = timezone.now()
-    events = [
-        AuditEvent(
-            at=now,
-            action=action,
-            actor=user,
-            actor_username=username,
-            role=role,
-            site=site,
-            site_code=site.code,
-            case=case,
-            case_secret_name=case.secret_name,
-            channel=context.channel,
-            request_id=context.request_id[:64],
-            ip=context.ip,
-            details=details,
-        )
+    rows = [
+        {
+            **common,
+            "at": now,
+            "action": action,
+            "case_id": case.pk,
+            "case_secret_name": case.secret_name,
+            "details": details,
+        }
         for action, case, details in items
     ]
     with transaction.atomic(savepoint=False):
@@ -147,34 +149,41 @@ def record_events(
             AuditHead.objects.get_or_create(pk=1)
             head = AuditHead.objects.select_for_update().get(pk=1)
         previous = head.last_hash
-        for event in events:
-            event.previous_hash = previous
-            event.hash = previous = event_hash(event)
-        insert_all(events)
+        for row in rows:
+            row["previous_hash"] = previous
+            row["hash"] = previous = _hash_of(row)
+        ids = insert_rows(AuditEvent, rows)
         head.last_hash = previous
-        head.last_event_id = events[-1].pk
-        head.event_count += len(events)
+        head.last_event_id = ids[-1]
+        head.event_count += len(ids)
         head.save(update_fields=["last_hash", "last_event_id", "event_count"])
+
+
+HASHED = (
+    "action",
+    "actor_id",
+    "actor_username",
+    "role",
+    "site_id",
+    "site_code",
+    "case_id",
+    "case_secret_name",
+    "channel",
+    "request_id",
+    "details",
+    "previous_hash",
+)
 
 
 def event_hash(event: AuditEvent) -> str:
     """SHA-256 over the previous hash and every recorded column, in a fixed canonical form."""
-    content = {
-        "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "action": event.action,
-        "actor_id": event.actor_id,
-        "actor_username": event.actor_username,
-        "role": event.role,
-        "site_id": event.site_id,
-        "site_code": event.site_code,
-        "case_id": event.case_id,
-        "case_secret_name": event.case_secret_name,
-        "channel": event.channel,
-        "request_id": event.request_id,
-        "ip": event.ip or "",
-        "details": event.details,
-        "previous_hash": event.previous_hash,
-    }
+    return _hash_of({name: getattr(event, name) for name in (*HASHED, "at", "ip")})
+
+
+def _hash_of(columns: dict[str, Any]) -> str:
+    content = {name: columns[name] for name in HASHED}
+    content["at"] = columns["at"].astimezone(UTC).isoformat(timespec="microseconds")
+    content["ip"] = columns["ip"] or ""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

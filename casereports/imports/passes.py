@@ -24,6 +24,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from casereports import entry
 from casereports.audit import AuditContext, record_event, record_events
 from casereports.csvsafe import safe_row, safe_texts
 from casereports.imports.models import ImportStatus, RowImport
@@ -39,8 +40,8 @@ from casereports.imports.rows import (
 from casereports.ingest.mapping import load_mapping
 from casereports.ingest.reader import CoreCsvReader, InputError, open_core_csv
 from casereports.models import Case, CaseStatus
-from casereports.services.bulk import insert_all
-from casereports.services.cases import new_secret_name, update_progress
+from casereports.services.bulk import insert_rows, update_rows
+from casereports.services.cases import new_secret_name, progress_of
 from casereports.services.dictionaries import dictionary_of
 
 BATCH_ROWS = 2000
@@ -363,63 +364,72 @@ def _lock_site_imports(site_id: int) -> None:
 
 class CaseWriter:
     """Writes one batch's outcomes: new records created, changed ones updated (version bump,
-    field-level audit with channel `import`, the upload as the reason)."""
+    field-level audit with channel `import`, the upload as the reason), as plain rows (an
+    import writes thousands of records per batch)."""
+
+    UPDATED = (
+        "data",
+        "version",
+        "imported_version",
+        "source_import_id",
+        "absent_from_import_id",
+        "dictionary_version_id",
+        "form_statuses",
+        "completeness",
+        "updated_at",
+    )
 
     def __init__(self, job: RowImport, context: AuditContext) -> None:
         self.job = job
         self.context = context
         self.site = job.site
         self.version = job.dictionary_version
-        self.record_id = dictionary_of(job.dictionary_version).record_id
+        self.dictionary = dictionary_of(job.dictionary_version)
+        self.record_id = self.dictionary.record_id
         self.prefix = "P_" if job.report_source == "patients" else "C_"
         self.reason = f"upload #{job.pk} ({job.original_name})"[:200]
+        self.creator = context.user.pk if context.user is not None else None
 
     def write(self, outcomes: list[RowOutcome]) -> tuple[int, int]:
         now = timezone.now()
         created = [self._new_case(o, now) for o in outcomes if o.action == NEW]
         updated = [self._changed_case(o, now) for o in outcomes if o.action == CHANGED]
-        if created:
-            insert_all([case for case, _ in created])
-        if updated:
-            Case.objects.bulk_update(
-                [case for case, _ in updated],
-                [
-                    "data",
-                    "version",
-                    "imported_version",
-                    "source_import",
-                    "absent_from_import",
-                    "dictionary_version",
-                    "form_statuses",
-                    "completeness",
-                    "updated_at",
-                ],
-                batch_size=500,
-            )
-        events = [("case.created", case, details) for case, details in created]
-        events += [("case.changed", case, details) for case, details in updated]
+        ids = insert_rows(Case, [row for row, _ in created])
+        update_rows(Case, [row for row, _ in updated], self.UPDATED)
+        events = [
+            ("case.created", _Named(pk, row["secret_name"]), details)
+            for pk, (row, details) in zip(ids, created, strict=True)
+        ]
+        events += [
+            ("case.changed", _Named(row["pk"], secret_name), details)
+            for row, (secret_name, details) in updated
+        ]
         record_events(self.context, self.site, events)
         return len(created), len(updated)
 
-    def _new_case(self, outcome: RowOutcome, now) -> tuple[Case, dict[str, Any]]:
+    def _new_case(self, outcome: RowOutcome, now) -> tuple[dict[str, Any], dict[str, Any]]:
         name = new_secret_name(self.prefix)
         data = dict(outcome.values)
         data[self.record_id] = name
-        case = Case(
-            site=self.site,
-            secret_name=name,
-            report_source=self.job.report_source,
-            status=CaseStatus.SUBMITTED,
-            dictionary_version=self.version,
-            data=data,
-            version=1,
-            created_by=self.context.user,
-            submitted_at=now,
-            registry_record=outcome.record,
-            source_import=self.job,
-            imported_version=1,
-        )
-        update_progress(case)
+        statuses, completeness = progress_of(self.dictionary, data, entry.CLINICIAN)
+        row = {
+            "site_id": self.site.pk,
+            "secret_name": name,
+            "report_source": self.job.report_source,
+            "status": CaseStatus.SUBMITTED,
+            "dictionary_version_id": self.version.pk,
+            "data": data,
+            "version": 1,
+            "form_statuses": statuses,
+            "completeness": completeness,
+            "created_by_id": self.creator,
+            "created_at": now,
+            "updated_at": now,
+            "submitted_at": now,
+            "registry_record": outcome.record,
+            "source_import_id": self.job.pk,
+            "imported_version": 1,
+        }
         details = {
             "import": self.job.pk,
             "line": outcome.row.line,
@@ -427,29 +437,43 @@ class CaseWriter:
             "report_source": self.job.report_source,
             "dictionary": self.version.content_hash,
         }
-        return case, details
+        return row, details
 
-    def _changed_case(self, outcome: RowOutcome, now) -> tuple[Case, dict[str, Any]]:
+    def _changed_case(self, outcome: RowOutcome, now) -> tuple[dict[str, Any], tuple]:
         case = outcome.case
         data = dict(outcome.values)
         data[self.record_id] = case.secret_name
-        case.data = data
-        case.version += 1
-        case.imported_version = case.version
-        case.source_import = self.job
-        case.absent_from_import = None
-        case.updated_at = now
-        case.dictionary_version = self.version  # the version its values were checked against
-        update_progress(case)
+        version = case.version + 1
+        statuses, completeness = progress_of(self.dictionary, data, entry.CLINICIAN)
+        row = {
+            "pk": case.pk,
+            "data": data,
+            "version": version,
+            "imported_version": version,
+            "source_import_id": self.job.pk,
+            "absent_from_import_id": None,
+            "dictionary_version_id": self.version.pk,  # the version its values were checked by
+            "form_statuses": statuses,
+            "completeness": completeness,
+            "updated_at": now,
+        }
         details = {
             "import": self.job.pk,
             "line": outcome.row.line,
             "reason": self.reason,
-            "version": case.version,
+            "version": version,
             "changes": [{"field": f, "old": o, "new": n} for f, o, n in outcome.changes],
             "overwrote_platform_edit": outcome.overwrites_platform_edit,
         }
-        return case, details
+        return row, (case.secret_name, details)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A record's id and name, all an audit event needs of it."""
+
+    pk: int
+    secret_name: str
 
 
 def _flag_absent(job: RowImport, classifier: RowClassifier) -> int:

@@ -39,9 +39,27 @@ CASE_COLUMNS = (
     "imported_version",
     "data",
     "secret_name",
-    "site_id",
-    "dictionary_version_id",
+    "created_by_id",
 )
+
+
+@dataclass(slots=True)
+class StoredRecord:
+    """What the import needs of a record already on the platform (read as plain values:
+    thousands per batch)."""
+
+    pk: int
+    registry_record: str
+    report_source: str
+    status: str
+    consent_withdrawn: bool
+    version: int
+    imported_version: int | None
+    data: dict[str, str]
+    secret_name: str
+    created_by_id: int | None
+
+
 RECORD_NAME_LIMIT = 100
 SAMPLE_LIMIT = 50  # records shown in the report's diff, refusals and absent list
 
@@ -66,7 +84,7 @@ class RowOutcome:
     row: CoreRow
     record: str
     action: str
-    case: Case | None = None
+    case: StoredRecord | None = None
     values: dict[str, str] = field(default_factory=dict)  # the record as it will be stored
     changes: list[tuple[str, str, str]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -204,7 +222,7 @@ class RowClassifier:
             outcome.action = REFUSED
         return outcome
 
-    def _decide(self, outcome: RowOutcome, case: Case | None) -> None:
+    def _decide(self, outcome: RowOutcome, case: StoredRecord | None) -> None:
         values = outcome.row.values
         if case is None:
             record = dict(self._blank)
@@ -249,7 +267,7 @@ class RowClassifier:
         if outcome.overwrites_platform_edit:
             self.counts["overwrites_platform_edit"] += 1
 
-    def _refusal(self, case: Case, changes: list) -> str:
+    def _refusal(self, case: StoredRecord, changes: list) -> str:
         if case.report_source != self.report_source:
             return (
                 f"the record exists at this site as a {case.report_source} record; "
@@ -266,16 +284,15 @@ class RowClassifier:
     def _derived(self, record: dict[str, str]) -> dict[str, str]:
         return self._derive(record, None, None).values
 
-    def _existing(self, records: list[str]) -> dict[str, Case]:
+    def _existing(self, records: list[str]) -> dict[str, StoredRecord]:
         """The site's imported records of these names (locked for the commit)."""
         if not records:
             return {}
-        cases = Case.objects.filter(site_id=self.site_id, registry_record__in=records).only(
-            *CASE_COLUMNS
-        )
+        cases = Case.objects.filter(site_id=self.site_id, registry_record__in=records).order_by()
         if self.lock_rows:
             cases = cases.select_for_update(no_key=True, of=("self",))
-        return {case.registry_record: case for case in cases.order_by()}
+        stored = (StoredRecord(*values) for values in cases.values_list(*CASE_COLUMNS))
+        return {record.registry_record: record for record in stored}
 
     def _platform_names(self, records: list[str]) -> set[str]:
         """Those of these names that are the platform's own pseudonym of a record entered at

@@ -8,10 +8,13 @@ every character in Python: for an import of 100,000 records that was most of the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import JSONField, Model
+from django.utils import timezone
 
 
 def insert_all(objects: Sequence[Model]) -> None:
@@ -42,3 +45,74 @@ def insert_all(objects: Sequence[Model]) -> None:
     for obj in objects:
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
+    """Insert plain rows (attribute name -> Python value; every field left out gets its
+    default) and return their new ids, in order. The fast path for many rows: no model
+    instance per row, JSON dumped once per value."""
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        objects = [model(**row) for row in rows]
+        model.objects.bulk_create(objects, batch_size=500)
+        return [obj.pk for obj in objects]
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    defaults = {
+        f.attname: now
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        else f.get_default()
+        for f in fields
+    }
+    jsons = {f.attname for f in fields if isinstance(f, JSONField)}
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        ids = _reserve_ids(cursor, meta, len(rows))
+        columns = ", ".join(quote(c) for c in [meta.pk.column, *(f.column for f in fields)])
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for pk, row in zip(ids, rows, strict=True):
+                copy.write_row([pk, *_cells(row, fields, defaults, jsons)])
+    return ids
+
+
+def _reserve_ids(cursor, meta, count: int) -> list[int]:
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s) ORDER BY 1",
+        [meta.db_table, meta.pk.column, count],
+    )
+    return [pk for (pk,) in cursor.fetchall()]
+
+
+def _cells(row: dict[str, Any], fields, defaults: dict[str, Any], jsons: set[str]) -> Iterable:
+    for f in fields:
+        value = row.get(f.attname, defaults[f.attname])
+        yield json.dumps(value, ensure_ascii=False) if f.attname in jsons else value
+
+
+def update_rows(model: type[Model], rows: list[dict[str, Any]], fields: Sequence[str]) -> None:
+    """Set `fields` of each row (matched by "pk"), in one round trip per few hundred rows."""
+    if not rows:
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    by_name = {f.attname: f for f in meta.concrete_fields}
+    jsons = {name for name in fields if isinstance(by_name[name], JSONField)}
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    assignments = ", ".join(
+        f"{quote(by_name[name].column)} = %s{cast if name in jsons else ''}" for name in fields
+    )
+    statement = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    )
+    parameters = [
+        [
+            json.dumps(row[name], ensure_ascii=False) if name in jsons else row[name]
+            for name in fields
+        ]
+        + [row["pk"]]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, parameters)

@@ -18,11 +18,13 @@ from django.utils import timezone
 
 from casereports import access, entry
 from casereports.audit import AuditContext, record_event
+from casereports.dictionary import DataDictionary
 from casereports.models import AuditEvent, Case, CaseStatus, DictionaryVersion, Site
 from casereports.services.dictionaries import dictionary_of, dictionary_of_case
 
 SECRET_NAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 - no 0/O, 1/I: read aloud safely
 SECRET_NAME_LENGTH = 10  # 32^10 = 2^50 names: unguessable, and never derived from identity
+assert len(SECRET_NAME_ALPHABET) == 32
 
 
 class CaseServiceError(Exception):
@@ -72,7 +74,9 @@ class SaveOutcome:
 
 
 def new_secret_name(prefix: str = "C_") -> str:
-    return prefix + "".join(secrets.choice(SECRET_NAME_ALPHABET) for _ in range(SECRET_NAME_LENGTH))
+    # 256 is a multiple of the alphabet's 32 letters: each byte picks one uniformly.
+    letters = (SECRET_NAME_ALPHABET[byte % 32] for byte in secrets.token_bytes(SECRET_NAME_LENGTH))
+    return prefix + "".join(letters)
 
 
 def _denied(context: AuditContext, message: str, *, site=None, case=None, what: str) -> NotAllowed:
@@ -213,20 +217,24 @@ def save_form(
 
 
 def audience_of(case: Case) -> str:
-    """Whose forms a case is filled in on: a patient's own report has the patients' forms."""
-    return (
-        entry.PATIENT
-        if case.report_source == "patients" and case.created_by_id is None
-        else (entry.CLINICIAN)
-    )
+    """Whose forms a case is filled in on: a patient's own report has the patients' forms (a
+    registry's patient-reported records came through an import, not those forms)."""
+    own_report = case.created_by_id is None and not case.registry_record
+    return entry.PATIENT if case.report_source == "patients" and own_report else entry.CLINICIAN
+
+
+def progress_of(
+    dictionary: DataDictionary, data: Mapping[str, str], audience: str
+) -> tuple[dict[str, str], str]:
+    """Each form's status and the case's completeness."""
+    statuses = entry.form_statuses(dictionary, data, audience=audience)
+    return statuses, entry.overall_status(statuses, entry.optional_forms(dictionary, audience))
 
 
 def update_progress(case: Case) -> None:
-    dictionary = dictionary_of_case(case)
-    audience = audience_of(case)
-    statuses = entry.form_statuses(dictionary, case.data, audience=audience)
-    case.form_statuses = statuses
-    case.completeness = entry.overall_status(statuses, entry.optional_forms(dictionary, audience))
+    case.form_statuses, case.completeness = progress_of(
+        dictionary_of_case(case), case.data, audience_of(case)
+    )
 
 
 def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> Case:
