@@ -17,13 +17,13 @@ import os
 
 import pytest
 from cases.conftest import *  # noqa: F403 - the case fixtures (core_version, site_a, make_user)
+from imports.helpers import csv_bytes, records
 from playwright.sync_api import Page, expect
 
 from casereports.imports import tasks
-from casereports.imports.models import ImportStatus, RowImport
+from casereports.imports.models import RowImport
 from casereports.models import Case
 from exports.queries import records_of
-from imports.helpers import csv_bytes, records
 
 from .helpers import log_in, watch
 from .patient_steps import Audit
