@@ -290,3 +290,16 @@ def test_an_upload_through_a_saved_mapping_records_it(manager_a, site_a):
     assert job.status == ImportStatus.READY, job.error
     assert job.counts["new"] == 2 and job.mapping == mapping
     assert job.report["file"]["unknown_columns"] == []
+
+
+def test_an_imported_records_page_names_its_registry_record_and_upload(
+    verified_client, manager_a, site_a
+):
+    job = import_now(manager_a, site_a, csv_bytes(records(1)))
+    case = Case.objects.get(site=site_a)
+
+    page = verified_client(manager_a).get(reverse("cases:detail", args=[case.secret_name]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "REG-0001" in text and f"upload #{job.pk}" in text
