@@ -307,3 +307,15 @@ def test_an_upload_cannot_create_a_second_record_under_a_platform_pseudonym(
 
     assert job.counts["refused"] == 1 and job.counts["new"] == 0
     assert "pseudonym" in job.report["refused"][0]["reason"]
+
+
+def test_committed_records_are_counted_by_the_feeds_and_withdrawn_ones_are_not(manager_a, site_a):
+    from exports.feedsql import platform_tables
+
+    import_now(manager_a, site_a, csv_bytes(records(7)))
+    assert platform_tables("clinicians").total() == 7
+
+    job = import_now(manager_a, site_a, csv_bytes(records(5)))
+    services.withdraw_absent(context(manager_a), job, reason="removed from the registry")
+
+    assert platform_tables("clinicians").total() == 5
