@@ -303,3 +303,39 @@ def test_an_imported_records_page_names_its_registry_record_and_upload(
     text = page.content.decode()
     assert page.status_code == 200
     assert "REG-0001" in text and f"upload #{job.pk}" in text
+
+
+@pytest.mark.postgres
+def test_the_command_piped_into_head_imports_everything_and_exits_quietly(
+    transactional_db, site_a, core_version, tmp_path, media_root
+):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the command's process shares the test database: run on PostgreSQL")
+    db = connection.settings_dict
+    path = tmp_path / "registry.csv"
+    path.write_bytes(csv_bytes(records(40)))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}"
+        f":{db.get('PORT') or 5432}/{db['NAME']}",
+        "MEDIA_ROOT": str(media_root),
+    }
+    env.pop("REDIS_URL", None)
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "manage.py", "import_core_csv", str(path), "--site", site_a.code,
+               "--report-source", "clinicians", "--commit"]  # fmt: skip
+    piped = subprocess.run(
+        f"{' '.join(command)} | head -1", shell=True, cwd=root, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert piped.returncode == 0
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+    assert piped.stdout.startswith("import #")
+    assert Case.objects.filter(site=site_a).count() == 40

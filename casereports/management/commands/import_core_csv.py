@@ -10,6 +10,8 @@ API. --dry-run validates and then discards it. Exit codes: 0 done, 2 refused.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -82,24 +84,36 @@ class Command(BaseCommand):
             raise CommandError(error.message, returncode=2) from None
         tasks.process(job.pk)
         job.refresh_from_db()
-        self.stdout.write(report_text(job))
+        lines = [report_text(job)]
         if job.status == ImportStatus.FAILED:
+            self._say(lines)
             raise CommandError(job.error, returncode=2)
         if options["dry_run"]:
             services.discard(context, job, check_rights=False)
-            self.stdout.write("dry run: nothing was written; the upload was discarded")
+            lines.append("dry run: nothing was written; the upload was discarded")
         elif options["commit"]:
             services.request_commit(context, job, check_rights=False)
             tasks.process(job.pk)
             job.refresh_from_db()
             if job.status != ImportStatus.DONE:
+                self._say(lines)
                 raise CommandError(job.error or f"the commit did not finish ({job.status})")
-            self.stdout.write(f"committed: import #{job.pk}")
+            lines.append(f"committed: import #{job.pk}")
         else:
-            self.stdout.write(
-                f"import #{job.pk} is ready: commit it on /imports/{job.pk}/, with the API, or "
-                "run this command again with --commit"
+            lines.append(
+                f"import #{job.pk} is ready: read its report and commit it on /imports/{job.pk}/ "
+                f"or with POST /api/v1/imports/{job.pk}/commit/"
             )
+        self._say(lines)
+
+    def _say(self, lines: list[str]) -> None:
+        """The report, written once the work is done, so a reader that stops early
+        (`| head -3`) cannot stop the import half-way; a closed pipe is no error."""
+        try:
+            self.stdout.write("\n".join(lines))
+            self.stdout.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def _mapping(self, context, site: Site, path: Path | None):
         if path is None:
