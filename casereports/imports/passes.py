@@ -112,7 +112,7 @@ def open_upload(job: RowImport, path: Path) -> CoreCsvReader:
         raise ImportRefused(str(error)) from error
 
 
-def _classifier(job: RowImport, reader: CoreCsvReader, *, lock_rows: bool) -> RowClassifier:
+def _classifier(job: RowImport, reader: CoreCsvReader, *, writing: bool) -> RowClassifier:
     present = [name for _, _, name in reader.plan.columns]
     classifier = RowClassifier(
         job.dictionary_version,
@@ -120,7 +120,7 @@ def _classifier(job: RowImport, reader: CoreCsvReader, *, lock_rows: bool) -> Ro
         job.report_source,
         present,
         blank_overwrites=job.blank_overwrites,
-        lock_rows=lock_rows,
+        writing=writing,
     )
     classifier.bind_plan(reader.plan)
     return classifier
@@ -209,7 +209,7 @@ def validate(job: RowImport, progress: Progress) -> dict[str, Any]:
     with local_copy(job.file_name) as path, open_upload(job, path) as reader:
         files = ReportFiles(reader.plan.header)
         # No transaction: each progress beat is seen at once; nothing is written to records.
-        classifier = _classifier(job, reader, lock_rows=False)
+        classifier = _classifier(job, reader, writing=False)
         try:
             samples = Samples()
             for batch in batches(_rows(reader), BATCH_ROWS):
@@ -335,7 +335,7 @@ def commit(job: RowImport, context: AuditContext, progress: Progress) -> dict[st
         transaction.atomic(),
     ):
         _lock_site_imports(job.site_id)
-        classifier = _classifier(job, reader, lock_rows=True)
+        classifier = _classifier(job, reader, writing=True)
         writer = CaseWriter(job, context)
         for batch in batches(_rows(reader), BATCH_ROWS):
             outcomes = classifier.classify(batch)

@@ -116,8 +116,10 @@ class RowClassifier:
         present_fields: Iterable[str],
         *,
         blank_overwrites: bool,
-        lock_rows: bool = False,
+        writing: bool = False,
     ) -> None:
+        """`writing`: the commit's pass (the matched records locked, calculated fields computed
+        for storage, no quality results); otherwise the report's."""
         self.dictionary, self.quality, self._derive = _pipelines(
             version.content_hash, version.quality_rules_csv, version.pk
         )
@@ -130,7 +132,7 @@ class RowClassifier:
             name for name in present_fields if name != self.record_id and name not in calculated
         ]
         self.blank_overwrites = blank_overwrites
-        self.lock_rows = lock_rows
+        self.writing = writing
         self.counts: Counter[str] = Counter()
         self.rules_failed: Counter[str] = Counter()
         self._digest = hashlib.sha256()
@@ -260,10 +262,11 @@ class RowClassifier:
                 case.imported_version is None or case.version != case.imported_version
             )
             self.counts["blank cells not applied"] += outcome.blanks_ignored
-        outcome.quality = self.quality.run(outcome.values)
-        if outcome.quality.failures:
-            self.counts["quality_failed"] += 1
-            self.rules_failed.update(failure.rule_id for failure in outcome.quality.failures)
+        if not self.writing:  # the report's quality results (the commit writes, it reports none)
+            outcome.quality = self.quality.run(outcome.values)
+            if outcome.quality.failures:
+                self.counts["quality_failed"] += 1
+                self.rules_failed.update(f.rule_id for f in outcome.quality.failures)
         if outcome.overwrites_platform_edit:
             self.counts["overwrites_platform_edit"] += 1
 
@@ -282,14 +285,16 @@ class RowClassifier:
         return ""
 
     def _derived(self, record: dict[str, str]) -> dict[str, str]:
-        return self._derive(record, None, None).values
+        """The record as stored: its calculated fields computed when the commit writes it (the
+        report's quality pipeline computes its own)."""
+        return self._derive(record, None, None).values if self.writing else record
 
     def _existing(self, records: list[str]) -> dict[str, StoredRecord]:
         """The site's imported records of these names (locked for the commit)."""
         if not records:
             return {}
         cases = Case.objects.filter(site_id=self.site_id, registry_record__in=records).order_by()
-        if self.lock_rows:
+        if self.writing:
             cases = cases.select_for_update(no_key=True, of=("self",))
         stored = (StoredRecord(*values) for values in cases.values_list(*CASE_COLUMNS))
         return {record.registry_record: record for record in stored}
