@@ -159,3 +159,18 @@ def test_an_admin_revokes_a_token_in_the_admin(clinician_a, client):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {issued.key}")
     assert api.get("/api/v1/cases/").status_code == 401
+
+
+def test_the_schema_documents_the_row_import_endpoints(db):
+    schema = json.loads(APIClient().get("/api/v1/schema/?format=json").content)
+    paths = schema["paths"]
+    assert {"get", "post"} <= set(paths["/api/v1/imports/"])
+    upload = paths["/api/v1/imports/"]["post"]
+    fields = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    fields = schema["components"]["schemas"][fields["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert {"file", "report_source", "date_format", "mapping", "blank_overwrites"} <= set(fields)
+    assert "202" in upload["responses"] and "422" in upload["responses"]
+    assert "get" in paths["/api/v1/imports/{job_id}/"]
+    assert "post" in paths["/api/v1/imports/{job_id}/commit/"]
+    assert "get" in paths["/api/v1/imports/{job_id}/files/{kind}.csv"]
+    assert "post" in paths["/api/v1/imports/mappings/"]
