@@ -6,19 +6,17 @@ The worker is a subprocess that must read the data this test committed, so the t
 PostgreSQL (SQLite's test database lives in this process's memory); CI runs them there.
 """
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from cases.conftest import context
 from django.conf import settings
-from django.db import connection
+from worker_helpers import start_worker as start_celery_worker
+from worker_helpers import stop_workers, worker_database_url
 
 from casereports.models import AuditEvent
 from exports import services
@@ -31,17 +29,6 @@ SWEEP_SECONDS = 1
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def worker_database_url() -> str:
-    if connection.vendor != "postgresql":
-        # Never a silent skip in CI: tests/conftest.py refuses to run CI on anything else.
-        pytest.skip("worker tests share the test database with a worker: run on PostgreSQL")
-    db = connection.settings_dict
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    user = quote(db.get("USER") or "postgres", safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{user}{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def start_worker(redis_url, export_dir, tmp_path):
     """`start_worker(beat=False)`: a Celery worker process (solo pool) on the test database,
@@ -52,31 +39,20 @@ def start_worker(redis_url, export_dir, tmp_path):
     started: list[subprocess.Popen] = []
 
     def start(*, beat: bool = False) -> subprocess.Popen:
-        command = [sys.executable, "-m", "celery", "-A", "gdsi", "worker", "--pool", "solo"]
-        command += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
-        if beat:
-            command += ["--beat", "--schedule", str(tmp_path / f"beat-{len(started)}")]
         env = {
-            **os.environ,
             "REDIS_URL": redis_url,
             "DATABASE_URL": database_url,
             "GDSI_EXPORT_DIR": str(export_dir),
             "GDSI_EXPORT_STALE_SECONDS": str(STALE_SECONDS),
             "GDSI_EXPORT_SWEEP_SECONDS": str(SWEEP_SECONDS),
         }
-        worker = subprocess.Popen(command, cwd=ROOT, env=env)
+        schedule = tmp_path / f"beat-{len(started)}" if beat else None
+        worker = start_celery_worker(env, schedule)
         started.append(worker)
         return worker
 
     yield start
-    for worker in started:
-        if worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+    stop_workers(started)
 
 
 def wait_for(job: ExportJob, done, *, timeout: float, worker=None) -> ExportJob:

@@ -6,42 +6,14 @@ import io
 from collections.abc import Iterable
 
 from cases.conftest import context
+from federated.command_helpers import BASE_CASE
 
 from casereports.imports import services, tasks
 from casereports.imports.models import RowImport
 
-# One registry record with the core data set's own names and codes; tests vary it.
-RECORD = {
-    "secret_name": "REG-0001",
-    "covid19_date_reporting": "2021-03-01",
-    "covid19_has_symptoms": "yes",
-    "covid19_sympt_fever": "yes",
-    "covid19_suspected_case": "yes",
-    "covid19_confirmed_case": "yes",
-    "covid19_date_lab_test": "2021-02-03",
-    "covid19_country": "DE",
-    "covid19_date_suspected_onset": "2021-02-01",
-    "covid19_admission_hospital": "yes",
-    "covid19_admission_hospital_date": "2021-02-05",
-    "covid19_admission_hospital_release": "2021-02-12",
-    "covid19_icu_stay": "no",
-    "covid19_ventilation": "no",
-    "covid19_outcome_recovered": "yes",
-    "covid19_outcome_death": "no",
-    "age_years": "44",
-    "sex": "female",
-    "height": "170",
-    "weight": "65",
-    "ms_type": "RRMS",
-    "ms_onset_date": "2005-06-01",
-    "ms_diagnosis_date": "2006-01-15",
-    "edss_value": "3.5",
-    "current_dmt": "yes",
-    "type_dmt": "ocrelizumab",
-    "dmt_start_date": "2019-10-01",
-    "dmt_glucocorticoid": "no",
-    "has_comorbidities": "no",
-}
+# One registry record with the core data set's own names and codes (the federated command's
+# hand-checked case); tests vary it.
+RECORD = dict(BASE_CASE)
 
 
 def records(count: int, **changes: str) -> list[dict[str, str]]:

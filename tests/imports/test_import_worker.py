@@ -9,18 +9,16 @@ PostgreSQL and points the worker at pytest's test database and media folder.
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from cases.conftest import context
 from django.conf import settings
-from django.db import connection
+from worker_helpers import start_worker as start_celery_worker
+from worker_helpers import stop_workers, worker_database_url
 
 from casereports.audit import verify_chain
 from casereports.imports import services
@@ -34,15 +32,6 @@ STALE_SECONDS = 2
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def worker_database_url() -> str:
-    if connection.vendor != "postgresql":
-        pytest.skip("worker tests share the test database with a worker: run on PostgreSQL")
-    db = connection.settings_dict
-    user = quote(db.get("USER") or "postgres", safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{user}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def start_worker(redis_url, media_root, tmp_path):
     if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -51,30 +40,19 @@ def start_worker(redis_url, media_root, tmp_path):
     started: list[subprocess.Popen] = []
 
     def start() -> subprocess.Popen:
-        command = [sys.executable, "-m", "celery", "-A", "gdsi", "worker", "--pool", "solo"]
-        command += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
-        command += ["--beat", "--schedule", str(tmp_path / f"beat-{len(started)}")]
         env = {
-            **os.environ,
             "REDIS_URL": redis_url,
             "DATABASE_URL": database_url,
             "MEDIA_ROOT": str(media_root),
             "GDSI_IMPORT_STALE_SECONDS": str(STALE_SECONDS),
             "GDSI_IMPORT_SWEEP_SECONDS": "1",
         }
-        worker = subprocess.Popen(command, cwd=ROOT, env=env)
+        worker = start_celery_worker(env, tmp_path / f"beat-{len(started)}")
         started.append(worker)
         return worker
 
     yield start
-    for worker in started:
-        if worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+    stop_workers(started)
 
 
 def wait_for(job: RowImport, done, *, timeout: float) -> RowImport:
