@@ -293,7 +293,13 @@ class RowClassifier:
         """The site's imported records of these names (locked for the commit)."""
         if not records:
             return {}
-        cases = Case.objects.filter(site_id=self.site_id, registry_record__in=records).order_by()
+        # "not blank" restates the unique index's condition: with thousands of names in the
+        # list PostgreSQL cannot prove it from the names, and would scan the whole table.
+        cases = (
+            Case.objects.filter(site_id=self.site_id, registry_record__in=records)
+            .exclude(registry_record="")
+            .order_by()
+        )
         if self.writing:
             cases = cases.select_for_update(no_key=True, of=("self",))
         stored = (StoredRecord(*values) for values in cases.values_list(*CASE_COLUMNS))
