@@ -319,3 +319,23 @@ def test_committed_records_are_counted_by_the_feeds_and_withdrawn_ones_are_not(m
     services.withdraw_absent(context(manager_a), job, reason="removed from the registry")
 
     assert platform_tables("clinicians").total() == 5
+
+
+def test_the_checks_query_per_batch_not_per_row(manager_a, site_a):
+    """The validation's hot path: the same queries for 10 rows as for 1,500 (one batch)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from casereports.imports import tasks
+
+    import_now(manager_a, site_a, csv_bytes(records(5)))  # some rows will match records
+    counts = []
+    for size in (10, 1500):
+        job = services.start_import(
+            context(manager_a), site=site_a, upload=io.BytesIO(csv_bytes(records(size))),
+            original_name="w.csv", report_source="clinicians", channel="web", queue=False,
+        )  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            tasks.process(job.pk)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
