@@ -3,7 +3,9 @@ worker must read what the test committed), stopped at the end of the test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,15 +35,22 @@ def start_worker(env: dict[str, str], beat_schedule: Path | None = None) -> subp
     command += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
     if beat_schedule is not None:
         command += ["--beat", "--schedule", str(beat_schedule)]
-    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    # A session of its own: the beat process the worker forks outlives a worker the test
+    # kills, and is stopped with the whole group at the end.
+    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
 
 
 def stop_workers(workers: list[subprocess.Popen]) -> None:
     for worker in workers:
-        if worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        _signal_group(worker, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        _signal_group(worker, signal.SIGKILL)  # whatever of the group is left (a beat)
+
+
+def _signal_group(worker: subprocess.Popen, sign: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, sign)
