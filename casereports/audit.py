@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from casereports import access
@@ -157,6 +157,79 @@ def record_events(
         head.last_event_id = ids[-1]
         head.event_count += len(ids)
         head.save(update_fields=["last_hash", "last_event_id", "event_count"])
+
+
+class DeferredEvents:
+    """The events of one long transaction (an import's commit), kept in a temporary table as
+    they come and appended to the chain by `append()` at its end.
+
+    Appending as they came would take the audit head's lock at the first batch and hold it for
+    the whole transaction: every other write of the platform would wait for the import, and a
+    clinician's save (which locks its case, then the head) could deadlock with the import
+    (which holds the head, then locks the next batch's cases). Appended at the end, the head is
+    locked last, as every other write locks it, and only for the append itself. On SQLite,
+    which runs one writer at a time, events are appended at once."""
+
+    TABLE = "gdsi_deferred_audit"
+    CHUNK = 5000
+
+    def __init__(self, context: AuditContext, site: Site) -> None:
+        self.context = context
+        self.site = site
+        self.deferred = connection.vendor == "postgresql"
+        if self.deferred:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {self.TABLE} (seq bigserial PRIMARY KEY, "
+                    "action text, case_id bigint, case_secret_name text, details text) "
+                    "ON COMMIT DROP"
+                )
+
+    def add(self, items: list[tuple[str, Any, dict[str, Any]]]) -> None:
+        if not self.deferred:
+            record_events(self.context, self.site, items)
+            return
+        with connection.cursor() as cursor:
+            columns = "action, case_id, case_secret_name, details"
+            with cursor.cursor.copy(f"COPY {self.TABLE} ({columns}) FROM STDIN") as copy:
+                for action, case, details in items:
+                    copy.write_row(
+                        (action, case.pk, case.secret_name, json.dumps(details, ensure_ascii=False))
+                    )
+
+    def append(self) -> None:
+        """Chain every kept event, in the order they came (call it last in the transaction)."""
+        if not self.deferred:
+            return
+        after = 0
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT seq, action, case_id, case_secret_name, details FROM {self.TABLE} "
+                    "WHERE seq > %s ORDER BY seq LIMIT %s",
+                    [after, self.CHUNK],
+                )
+                rows = cursor.fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            record_events(
+                self.context,
+                self.site,
+                [
+                    (action, CaseRef(case_id, secret_name), json.loads(details))
+                    for _, action, case_id, secret_name, details in rows
+                ],
+            )
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """A case's id and name: all an event needs of it."""
+
+    pk: int
+    secret_name: str
 
 
 HASHED = (

@@ -25,7 +25,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from casereports import entry
-from casereports.audit import AuditContext, record_event, record_events
+from casereports.audit import AuditContext, CaseRef, DeferredEvents, record_event
 from casereports.csvsafe import safe_row, safe_texts
 from casereports.imports.models import ImportStatus, RowImport
 from casereports.imports.rows import (
@@ -351,6 +351,7 @@ def commit(job: RowImport, context: AuditContext, progress: Progress) -> dict[st
             )
         written["absent_flagged"] = _flag_absent(job, classifier)
         classifier.close()
+        writer.events.append()  # the audit head is locked last, as every other write locks it
         _finish(job, context, written)
     return written
 
@@ -389,6 +390,7 @@ class CaseWriter:
         self.prefix = "P_" if job.report_source == "patients" else "C_"
         self.reason = f"upload #{job.pk} ({job.original_name})"[:200]
         self.creator = context.user.pk if context.user is not None else None
+        self.events = DeferredEvents(context, job.site)
 
     def write(self, outcomes: list[RowOutcome]) -> tuple[int, int]:
         now = timezone.now()
@@ -397,14 +399,14 @@ class CaseWriter:
         ids = insert_rows(Case, [row for row, _ in created])
         update_rows(Case, [row for row, _ in updated], self.UPDATED)
         events = [
-            ("case.created", _Named(pk, row["secret_name"]), details)
+            ("case.created", CaseRef(pk, row["secret_name"]), details)
             for pk, (row, details) in zip(ids, created, strict=True)
         ]
         events += [
-            ("case.changed", _Named(row["pk"], secret_name), details)
+            ("case.changed", CaseRef(row["pk"], secret_name), details)
             for row, (secret_name, details) in updated
         ]
-        record_events(self.context, self.site, events)
+        self.events.add(events)
         return len(created), len(updated)
 
     def _new_case(self, outcome: RowOutcome, now) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -466,14 +468,6 @@ class CaseWriter:
             "overwrote_platform_edit": outcome.overwrites_platform_edit,
         }
         return row, (case.secret_name, details)
-
-
-@dataclass(frozen=True)
-class _Named:
-    """A record's id and name, all an audit event needs of it."""
-
-    pk: int
-    secret_name: str
 
 
 def _flag_absent(job: RowImport, classifier: RowClassifier) -> int:

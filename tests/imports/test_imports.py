@@ -339,3 +339,23 @@ def test_the_checks_query_per_batch_not_per_row(manager_a, site_a):
             tasks.process(job.pk)
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_a_commits_events_join_the_audit_chain_only_at_its_end_in_order(manager_a, site_a):
+    from django.db import connection, transaction
+
+    from casereports.audit import CaseRef, DeferredEvents, verify_chain
+
+    import_now(manager_a, site_a, csv_bytes(records(3)))
+    cases = list(Case.objects.filter(site=site_a).order_by("registry_record"))
+    before = AuditEvent.objects.count()
+    with transaction.atomic():
+        deferred = DeferredEvents(context(manager_a), site_a)
+        deferred.add([("case.viewed", CaseRef(c.pk, c.secret_name), {"n": i})
+                      for i, c in enumerate(cases)])  # fmt: skip
+        if connection.vendor == "postgresql":  # kept aside: the head is not locked yet
+            assert AuditEvent.objects.count() == before
+        deferred.append()
+    added = list(AuditEvent.objects.order_by("pk")[before:])
+    assert [(e.case_id, e.details["n"]) for e in added] == [(c.pk, i) for i, c in enumerate(cases)]
+    assert verify_chain().intact
