@@ -37,7 +37,7 @@ from casereports.imports.rows import (
     RowOutcome,
     batches,
 )
-from casereports.ingest.mapping import load_mapping
+from casereports.ingest.mapping import MappingError, load_mapping
 from casereports.ingest.reader import CoreCsvReader, InputError, open_core_csv
 from casereports.models import Case, CaseStatus
 from casereports.services.bulk import insert_rows, update_rows
@@ -79,10 +79,12 @@ def local_copy(name: str) -> Iterator[Path]:
     """A path on this machine holding the stored file (the storage's own file when it is
     local; a temporary copy from object storage otherwise)."""
     try:
-        yield Path(default_storage.path(name))
+        local = Path(default_storage.path(name))
+    except NotImplementedError:  # object storage: no path of its own
+        local = None
+    if local is not None:
+        yield local
         return
-    except NotImplementedError:
-        pass
     handle, temporary = tempfile.mkstemp(prefix="gdsi-import-", suffix=".csv")
     try:
         with os.fdopen(handle, "wb") as out, default_storage.open(name, "rb") as source:
@@ -98,7 +100,12 @@ def open_upload(job: RowImport, path: Path) -> CoreCsvReader:
     options = job.options
     mapping = None
     if job.mapping_id is not None:
-        mapping = load_mapping(job.mapping.source_text, dictionary, filename=job.mapping.name)
+        try:
+            mapping = load_mapping(job.mapping.source_text, dictionary, filename=job.mapping.name)
+        except MappingError as error:  # saved for an earlier dictionary version, say
+            raise ImportRefused(
+                f"the mapping {job.mapping.name!r} no longer fits: {error}"
+            ) from error
     try:
         return open_core_csv(
             path,
