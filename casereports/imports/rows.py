@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,8 +28,12 @@ from casereports.ingest.reader import CoreRow
 from casereports.logic.compiled import Calculation, compile_pipeline
 from casereports.models import Case, CaseStatus, DictionaryVersion
 from casereports.rules import ProcessedRecord, RecordPipeline, calculated_fields
+from casereports.services.cases import SECRET_NAME_ALPHABET, SECRET_NAME_LENGTH
 
 NEW, CHANGED, UNCHANGED, REFUSED = "new", "changed", "unchanged", "refused"
+PLATFORM_NAME = re.compile(
+    rf"[A-Z]_[{SECRET_NAME_ALPHABET}]{{{SECRET_NAME_LENGTH}}}"
+)  # services.cases.new_secret_name
 CASE_COLUMNS = (
     "pk",
     "registry_record",
@@ -307,7 +312,9 @@ class RowClassifier:
 
     def _platform_names(self, records: list[str]) -> set[str]:
         """Those of these names that are the platform's own pseudonym of a record entered at
-        this site (not imported): an upload may not create a second record under that name."""
+        this site (not imported): an upload may not create a second record under that name.
+        Only names shaped like the platform's are looked up (a registry's own rarely are)."""
+        records = [name for name in records if PLATFORM_NAME.fullmatch(name)]
         if not records:
             return set()
         return set(
