@@ -363,6 +363,17 @@ def commit(job: RowImport, context: AuditContext, progress: Progress) -> dict[st
     return written
 
 
+STATISTICS_AFTER_ROWS = 10_000
+
+
+def refresh_statistics(written: dict[str, int]) -> None:
+    """After a large commit, the planner's picture of the case table (autovacuum would update
+    it later): the next import's lookups and every list are planned on the table as it is."""
+    if connection.vendor == "postgresql" and sum(written.values()) >= STATISTICS_AFTER_ROWS:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Case._meta.db_table}")
+
+
 def _lock_site_imports(site_id: int) -> None:
     """One commit per site at a time (the second waits for the first to end)."""
     if connection.vendor == "postgresql":

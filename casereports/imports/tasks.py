@@ -21,7 +21,14 @@ from django.utils import timezone
 
 from casereports.audit import TASK, AuditContext, record_event, system_context
 from casereports.imports.models import ImportStatus, RowImport
-from casereports.imports.passes import ImportRefused, Progress, ReportOutdated, commit, validate
+from casereports.imports.passes import (
+    ImportRefused,
+    Progress,
+    ReportOutdated,
+    commit,
+    refresh_statistics,
+    validate,
+)
 from gdsi.celery import app
 
 logger = logging.getLogger(__name__)
@@ -79,7 +86,7 @@ def process(job_id: int) -> str:
         if job.status == ImportStatus.VALIDATING:
             _validated(job, context, validate(job, progress))
             return "ready"
-        commit(job, context, progress)
+        refresh_statistics(commit(job, context, progress))
         return "done"
     except ReportOutdated as error:
         _failed(job, context, str(error), commit_refused=True)
