@@ -19,6 +19,7 @@ from casereports.roles import (
     IMPORT_DATA,
     LOCK_CASES,
     MANAGE_MEMBERS,
+    MANAGE_QUERIES,
     ROLES,
     TRIAGE_REPORTS,
     UPLOAD_COUNTS,
@@ -240,6 +241,31 @@ def triage_cases(user, cases: QuerySet[Case] | None = None) -> QuerySet[Case]:
     if sees_all_sites(user):
         return cases
     return cases.filter(site_id__in=site_ids_with(user, TRIAGE_REPORTS))
+
+
+def can_manage_queries(user, case: Case) -> bool:
+    """Open, close and reopen queries on the case: a site manager of its site, or a central
+    role that manages queries and sees every site."""
+    if has_permission(user, MANAGE_QUERIES, case.site_id):
+        return True
+    return sees_all_sites(user) and has_permission(user, MANAGE_QUERIES)
+
+
+def can_answer_query(user, case: Case) -> bool:
+    """Answer a query: whoever edits the case (its site's clinicians and managers), a registry
+    data manager for the site's imported records (usually by uploading again), and those who
+    manage queries."""
+    if can_edit_case(user, case) or can_manage_queries(user, case):
+        return True
+    return bool(case.registry_record) and has_permission(user, IMPORT_DATA, case.site_id)
+
+
+def visible_queries(user, queries=None):
+    """The queries of the cases the user may read."""
+    from casereports.quality.models import Query
+
+    queries = Query.objects.all() if queries is None else queries
+    return queries.filter(case__in=visible_cases(user))
 
 
 def role_at(user, site_id: int | None) -> str:

@@ -142,6 +142,12 @@ class Case(models.Model):
         "casereports.RowImport", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )  # fmt: skip
+    # Quality: "pass", "fail" or "justified" (every failing rule confirmed with a reason), the
+    # failing rules ([{"rule", "fields"}]) and the rules a justification confirmed; kept by the
+    # services on every write.
+    quality_status = models.CharField(max_length=16, blank=True, db_index=True)
+    quality_failures = models.JSONField(default=list)
+    justified_rules = models.JSONField(default=list)
 
     objects = CaseQuerySet.as_manager()
 
@@ -248,6 +254,7 @@ class AuditHead(models.Model):
 
 # The patient self-report's tables belong to this app (and its migrations).
 from casereports.imports.models import ImportMapping, RowImport  # noqa: E402, F401
+from casereports.quality.models import Query, QueryStep  # noqa: E402, F401
 from casereports.selfreport.models import (  # noqa: E402, F401
     ConsentDocument,
     ConsentRecord,

@@ -29,6 +29,9 @@ ADMINISTER = "administer"
 # Accept, mark duplicate or mark spam the patients' own reports (a site manager for the site's
 # link, central data managers and administrators for every site).
 TRIAGE_REPORTS = "triage_reports"
+# Open and close queries on cases' values (the data resolution workflow): central data managers
+# for every site, site managers for theirs; answering is for whoever edits the case.
+MANAGE_QUERIES = "manage_queries"
 # A registry's federated count tables (never rows): upload them for the member's site.
 UPLOAD_COUNTS = "upload_counts"
 
@@ -39,12 +42,14 @@ ROLES: dict[str, Role] = {
         Role(
             "site_manager",
             _("Site manager"),
-            frozenset({VIEW_CASES, EDIT_CASES, LOCK_CASES, MANAGE_MEMBERS, TRIAGE_REPORTS}),
+            frozenset(
+                {VIEW_CASES, EDIT_CASES, LOCK_CASES, MANAGE_MEMBERS, TRIAGE_REPORTS, MANAGE_QUERIES}
+            ),
         ),
         Role(
             "central_data_manager",
             _("Central data manager"),
-            frozenset({VIEW_CASES, VIEW_ALL_SITES, IMPORT_DATA, TRIAGE_REPORTS}),
+            frozenset({VIEW_CASES, VIEW_ALL_SITES, IMPORT_DATA, TRIAGE_REPORTS, MANAGE_QUERIES}),
         ),
         Role("exporter", _("Exporter"), frozenset({EXPORT_DATA, VIEW_AGGREGATES})),
         Role("analyst", _("Analyst"), frozenset({VIEW_AGGREGATES})),
@@ -68,6 +73,7 @@ ROLES: dict[str, Role] = {
                     VIEW_AGGREGATES,
                     ADMINISTER,
                     TRIAGE_REPORTS,
+                    MANAGE_QUERIES,
                 }
             ),
         ),

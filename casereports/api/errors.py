@@ -15,6 +15,8 @@
 | 422 | invalid | values fail the dictionary's checks: per-field `errors`, and soft-range |
 |     |         | `warnings` (resend with the field in `confirmed`); nothing was saved |
 | 422 | reason_required | the case was submitted: an edit needs a `reason` |
+| 422 | quality | on submit, quality rules flag the case: `warnings` per field (rule message |
+|     |         | and id); correct the values or send `justifications`, which open queries |
 | 423 | locked | the case is locked by a site manager |
 """
 
@@ -33,6 +35,7 @@ from casereports.services import cases as services
 
 SERVICE_STATUS: dict[type[services.CaseServiceError], int] = {
     services.InvalidEntry: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    services.QualityCheckFailed: status.HTTP_422_UNPROCESSABLE_ENTITY,
     services.ReasonRequired: status.HTTP_422_UNPROCESSABLE_ENTITY,
     services.StaleVersion: status.HTTP_409_CONFLICT,
     services.CaseLocked: status.HTTP_423_LOCKED,
@@ -80,10 +83,24 @@ def _service_error(exc: services.CaseServiceError) -> Response:
         warnings = dict(exc.result.warnings)
     elif isinstance(exc, services.ReasonRequired):
         errors = {"reason": [exc.message]}
+    elif isinstance(exc, services.QualityCheckFailed):
+        warnings = quality_warnings(exc.failing)
     code = exc.code if type(exc) is not services.CaseServiceError else "refused"
     body = error_body(code, exc.message, errors, warnings)
     answer = SERVICE_STATUS.get(type(exc)) or CODE_STATUS.get(exc.code, REFUSED_STATUS)
     return Response(body, status=answer)
+
+
+def quality_warnings(failing) -> dict[str, str]:
+    """Each field a failing rule names -> the rule's message and id (justify by either)."""
+    from casereports.quality.messages import rule_message
+
+    warnings: dict[str, str] = {}
+    for rule in failing:
+        for name in rule.blanks or [rule.rule_id]:
+            text = f"{rule_message(rule)} (rule {rule.rule_id})"
+            warnings[name] = f"{warnings[name]}; {text}" if name in warnings else text
+    return warnings
 
 
 def _api_error(exc: exceptions.APIException) -> dict[str, Any]:

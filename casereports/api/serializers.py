@@ -163,6 +163,13 @@ class CaseSubmitSerializer(serializers.Serializer):
     version = serializers.IntegerField(
         min_value=1, help_text="The case version you read; a stale one is refused (409)."
     )
+    justifications = serializers.DictField(
+        child=serializers.CharField(max_length=4000, allow_blank=True),
+        required=False,
+        help_text="Rule id (or a field the rule names) -> why the flagged value is right. Each "
+        "quality rule the case fails must be corrected or justified; a justification opens a "
+        "query for the central team. Refused with 422 `quality` (warnings per field) otherwise.",
+    )
 
 
 class ChoiceSerializer(serializers.Serializer):

@@ -244,7 +244,12 @@ class CaseSubmitView(APIView):
     def post(self, request: Request, secret_name: str) -> Response:
         case = visible_case(request, secret_name, what="submit case")
         payload = _valid(CaseSubmitSerializer, request.data)
-        case = services.submit_case(api_context(request), case, expected_version=payload["version"])
+        case = services.submit_case(
+            api_context(request),
+            case,
+            expected_version=payload["version"],
+            justifications=payload.get("justifications") or {},
+        )
         return Response(CaseSummarySerializer(case).data)
 
 

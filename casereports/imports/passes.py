@@ -394,6 +394,8 @@ class CaseWriter:
 
     UPDATED = (
         "data",
+        "quality_status",
+        "quality_failures",
         "version",
         "imported_version",
         "source_import_id",
@@ -448,6 +450,7 @@ class CaseWriter:
             "version": 1,
             "form_statuses": statuses,
             "completeness": completeness,
+            **_quality(outcome),
             "created_by_id": self.creator,
             "created_at": now,
             "updated_at": now,
@@ -481,6 +484,7 @@ class CaseWriter:
             "dictionary_version_id": self.version.pk,  # the version its values were checked by
             "form_statuses": statuses,
             "completeness": completeness,
+            **_quality(outcome),
             "updated_at": now,
         }
         details = {
@@ -492,6 +496,16 @@ class CaseWriter:
             "overwrote_platform_edit": outcome.overwrites_platform_edit,
         }
         return row, (case.secret_name, details)
+
+
+def _quality(outcome: RowOutcome) -> dict[str, Any]:
+    """The stored record's quality: the toolkit's PASS/FAIL of the row, with the failing rules
+    and the fields each names (a justification is given on the platform, not in a file)."""
+    failures = outcome.quality.failures if outcome.quality else []
+    return {
+        "quality_status": "fail" if failures else "pass",
+        "quality_failures": [{"rule": f.rule_id, "fields": list(f.blanked)} for f in failures],
+    }
 
 
 def _flag_absent(job: RowImport, classifier: RowClassifier) -> int:

@@ -12,7 +12,6 @@ memory stays flat however many rows come.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from collections import Counter
@@ -23,7 +22,6 @@ from functools import lru_cache
 from django.db import connection
 
 from casereports import entry
-from casereports.dictionary import read_quality_rules
 from casereports.dictionary.model import DataDictionary
 from casereports.ingest.reader import CoreRow
 from casereports.logic.compiled import Calculation, compile_pipeline
@@ -100,11 +98,14 @@ class RowOutcome:
 
 
 @lru_cache(maxsize=8)
-def _pipelines(content_hash: str, rules_csv: str, dictionary_id: int):
-    from casereports.services.dictionaries import _dictionary_by_hash
+def _pipelines(content_hash: str):
+    from casereports.services.dictionaries import _dictionary_by_hash, _rules_of
 
+    version = DictionaryVersion.objects.only("content_hash", "quality_rules_csv").get(
+        content_hash=content_hash
+    )
     dictionary = _dictionary_by_hash(content_hash)
-    rules = read_quality_rules(io.StringIO(rules_csv), dictionary) if rules_csv.strip() else []
+    rules = list(_rules_of(content_hash, version.quality_rules_csv))
     quality = RecordPipeline(dictionary, rules, compiled=True)
     calcs = [Calculation(f.name, f.calc_ast) for f in calculated_fields(dictionary)]
     derive = compile_pipeline([], [], calcs, ProcessedRecord).function
@@ -125,10 +126,8 @@ class RowClassifier:
         writing: bool = False,
     ) -> None:
         """`writing`: the commit's pass (the matched records locked, calculated fields computed
-        for storage, no quality results); otherwise the report's."""
-        self.dictionary, self.quality, self._derive = _pipelines(
-            version.content_hash, version.quality_rules_csv, version.pk
-        )
+        for storage); otherwise the report's."""
+        self.dictionary, self.quality, self._derive = _pipelines(version.content_hash)
         self.version = version
         self.record_id = self.dictionary.record_id
         self.site_id = site_id
@@ -268,11 +267,11 @@ class RowClassifier:
                 case.imported_version is None or case.version != case.imported_version
             )
             self.counts["blank cells not applied"] += outcome.blanks_ignored
-        if not self.writing:  # the report's quality results (the commit writes, it reports none)
-            outcome.quality = self.quality.run(outcome.values)
-            if outcome.quality.failures:
-                self.counts["quality_failed"] += 1
-                self.rules_failed.update(f.rule_id for f in outcome.quality.failures)
+        # The toolkit's PASS/FAIL: in the report, and as the stored record's quality status.
+        outcome.quality = self.quality.run(outcome.values)
+        if outcome.quality.failures:
+            self.counts["quality_failed"] += 1
+            self.rules_failed.update(f.rule_id for f in outcome.quality.failures)
         if outcome.overwrites_platform_edit:
             self.counts["overwrites_platform_edit"] += 1
 

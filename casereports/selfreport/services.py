@@ -35,6 +35,7 @@ from casereports.selfreport.models import (
     TriageStatus,
 )
 from casereports.services.cases import (
+    PROGRESS_FIELDS,
     CaseServiceError,
     InvalidEntry,
     NotAllowed,
@@ -118,7 +119,7 @@ def start_report(
         values[dictionary.record_id] = case.secret_name
         case.data = values
         update_progress(case)
-        case.save(update_fields=["data", "form_statuses", "completeness"])
+        case.save(update_fields=["data", *PROGRESS_FIELDS])
         PatientReport.objects.create(case=case, language=language, expires_at=_expiry())
         consent = ConsentRecord.objects.create(
             case=case,
@@ -192,7 +193,7 @@ def save_page(
             case.data = result.values
             case.version += 1
             update_progress(case)
-            fields += ["data", "version", "form_statuses", "completeness", "updated_at"]
+            fields += ["data", "version", *PROGRESS_FIELDS, "updated_at"]
             record_event(
                 context,
                 "case.changed",

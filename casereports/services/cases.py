@@ -19,8 +19,14 @@ from django.utils import timezone
 from casereports import access, entry
 from casereports.audit import AuditContext, record_event
 from casereports.dictionary import DataDictionary
+from casereports.dictionary.model import QualityRule
 from casereports.models import AuditEvent, Case, CaseStatus, DictionaryVersion, Site
-from casereports.services.dictionaries import dictionary_of, dictionary_of_case
+from casereports.quality import checks
+from casereports.services.dictionaries import (
+    dictionary_of,
+    dictionary_of_case,
+    quality_rules_of_case,
+)
 
 SECRET_NAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 - no 0/O, 1/I: read aloud safely
 SECRET_NAME_LENGTH = 10  # 32^10 = 2^50 names: unguessable, and never derived from identity
@@ -114,7 +120,7 @@ def create_case(context: AuditContext, site: Site, *, report_source: str = "clin
         values[dictionary_of(version).record_id] = case.secret_name
         case.data = values
         update_progress(case)
-        case.save(update_fields=["data", "form_statuses", "completeness"])
+        case.save(update_fields=["data", *PROGRESS_FIELDS])
         record_event(
             context,
             "case.created",
@@ -190,14 +196,7 @@ def save_form(
             case.version += 1
             update_progress(case)
             case.save(
-                update_fields=[
-                    "data",
-                    "version",
-                    "last_form",
-                    "form_statuses",
-                    "completeness",
-                    "updated_at",
-                ]
+                update_fields=["data", "version", "last_form", *PROGRESS_FIELDS, "updated_at"]
             )
             record_event(
                 context,
@@ -232,13 +231,48 @@ def progress_of(
 
 
 def update_progress(case: Case) -> None:
+    """Form statuses, completeness and quality status, from the case's data."""
     case.form_statuses, case.completeness = progress_of(
         dictionary_of_case(case), case.data, audience_of(case)
     )
+    update_quality(case)
 
 
-def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> Case:
-    """Draft to submitted: every required field that is shown must have a value."""
+def update_quality(case: Case) -> list[QualityRule]:
+    """The check rules the case fails as entered, and its quality status; returns the rules."""
+    failing = checks.failing_rules(quality_rules_of_case(case), case.data)
+    case.quality_failures = checks.failures_of(failing)
+    case.quality_status = checks.quality_status(failing, case.justified_rules)
+    return failing
+
+
+PROGRESS_FIELDS = ["form_statuses", "completeness", "quality_status", "quality_failures"]
+
+
+class QualityCheckFailed(CaseServiceError):
+    """Quality rules flag the case: correct the values, or confirm each with a justification."""
+
+    code = "quality"
+
+    def __init__(self, failing: list[QualityRule]) -> None:
+        super().__init__(
+            f"{len(failing)} quality check(s) flag this case: correct the values, or confirm "
+            "each with a justification (a query is then opened for the central team). "
+            "Nothing was submitted."
+        )
+        self.failing = failing
+
+
+def submit_case(
+    context: AuditContext,
+    case: Case,
+    *,
+    expected_version: int,
+    justifications: Mapping[str, str] | None = None,
+) -> Case:
+    """Draft to submitted: every required field that is shown must have a value, and every
+    quality rule the case fails must be confirmed with a justification (by rule id, or by one
+    of the fields the rule names), each of which opens a query."""
     _require(context, access.can_edit_case, case, "You cannot submit this case.", "submit case")
     with transaction.atomic():
         case = _locked_for_write(context, case.pk, expected_version, "submit case")
@@ -250,12 +284,45 @@ def submit_case(context: AuditContext, case: Case, *, expected_version: int) -> 
                 result.add_error(f.name, "is required")
             if result.errors:
                 raise InvalidEntry(result)
+        _justify(context, case, update_quality(case), justifications or {})
         case.status = CaseStatus.SUBMITTED
         case.submitted_at = timezone.now()
         case.version += 1
-        case.save(update_fields=["status", "submitted_at", "version", "updated_at"])
+        case.save(
+            update_fields=[
+                "status",
+                "submitted_at",
+                "version",
+                "updated_at",
+                "justified_rules",
+                *PROGRESS_FIELDS,
+            ]
+        )
         record_event(context, "case.submitted", case=case, details={"version": case.version})
     return case
+
+
+def _justify(
+    context: AuditContext, case: Case, failing: list[QualityRule], justifications: Mapping
+) -> None:
+    """Open a query for each newly justified rule; refuse when a failing rule has none."""
+    given = {key: str(text).strip() for key, text in justifications.items() if str(text).strip()}
+    new = [rule for rule in failing if rule.rule_id not in case.justified_rules]
+    missing = [rule for rule in new if not _justification(rule, given)]
+    if missing:
+        raise QualityCheckFailed(missing)
+    if not new:
+        return
+    from casereports.quality.services import open_rule_query  # queries use the case services
+
+    for rule in new:
+        open_rule_query(context, case, rule, _justification(rule, given)[:4000])
+        case.justified_rules = [*case.justified_rules, rule.rule_id]
+    update_quality(case)
+
+
+def _justification(rule: QualityRule, given: Mapping[str, str]) -> str:
+    return given.get(rule.rule_id) or next((given[f] for f in rule.blanks if f in given), "")
 
 
 SIGNATURE_ATTEMPTS = 5

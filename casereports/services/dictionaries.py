@@ -8,6 +8,7 @@ from pathlib import Path
 from django.db import IntegrityError, transaction
 
 from casereports.dictionary import DataDictionary, read_dictionary, read_quality_rules
+from casereports.dictionary.model import QualityRule
 from casereports.dictionary.quality_rules import quality_rules_to_csv
 from casereports.dictionary.shipped import version_hash
 from casereports.models import Case, DictionaryVersion
@@ -93,3 +94,38 @@ def dictionary_of_case(case) -> DataDictionary:
             .get()
         )
     return _dictionary_by_hash(content_hash)
+
+
+@lru_cache(maxsize=16)
+def _rules_of(content_hash: str, rules_csv: str) -> tuple[QualityRule, ...]:
+    if not rules_csv.strip():
+        return ()
+    return tuple(read_quality_rules(io.StringIO(rules_csv), _dictionary_by_hash(content_hash)))
+
+
+def quality_rules_of(version: DictionaryVersion) -> tuple[QualityRule, ...]:
+    """The quality rules stored with a dictionary version (parsed once per process)."""
+    return _rules_of(version.content_hash, version.quality_rules_csv)
+
+
+@lru_cache(maxsize=16)
+def quality_rules_by_hash(content_hash: str) -> tuple[QualityRule, ...]:
+    """The quality rules of the version with this content hash (read once per process)."""
+    rules_csv = (
+        DictionaryVersion.objects.filter(content_hash=content_hash)
+        .values_list("quality_rules_csv", flat=True)
+        .get()
+    )
+    return _rules_of(content_hash, rules_csv)
+
+
+def quality_rules_of_case(case) -> tuple[QualityRule, ...]:
+    """The quality rules of the version a case was entered under (as `dictionary_of_case`)."""
+    if Case.dictionary_version.is_cached(case):
+        return quality_rules_by_hash(case.dictionary_version.content_hash)
+    content_hash = (
+        DictionaryVersion.objects.filter(pk=case.dictionary_version_id)
+        .values_list("content_hash", flat=True)
+        .get()
+    )
+    return quality_rules_by_hash(content_hash)
