@@ -251,6 +251,9 @@ SPECTACULAR_SETTINGS = {
         "ReportSourceEnum": "casereports.models.REPORT_SOURCES",
         "ImportStatusEnum": "casereports.imports.models.ImportStatus",
         "ImportChannelEnum": "casereports.imports.models.RowImport.CHANNELS",
+        "QueryStatusEnum": "casereports.quality.models.QueryStatus",
+        "ResponseCategoryEnum": "casereports.quality.models.ResponseCategory",
+        "QueryStepKindEnum": "casereports.quality.models.QueryStep.Kind",
     },
 }
 

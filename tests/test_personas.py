@@ -710,6 +710,14 @@ NOT_ABOUT_CASES = {"api-schema", "api-docs"}
 NOT_ABOUT_CASES |= {"api-exports", "api-export", "api-export-download"}
 # One import job's endpoints: every role against them in tests/imports/test_import_access.py.
 NOT_ABOUT_CASES |= {"api-import", "api-import-commit", "api-import-file", "api-import-mappings"}
+# Queries: every role against every step in tests/quality/test_query_api.py.
+NOT_ABOUT_CASES |= {
+    "api-queries",
+    "api-query",
+    "api-query-answer",
+    "api-query-close",
+    "api-query-reopen",
+}
 
 
 def expected(endpoint: Endpoint, persona: Persona) -> str:

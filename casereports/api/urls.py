@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from casereports.api import views
 from casereports.imports import api as imports_api
+from casereports.quality import api as queries_api
 from exports import api as exports_api
 from exports import feed_api
 
@@ -43,6 +44,15 @@ urlpatterns = [
         "imports/<int:job_id>/files/<str:kind>.csv",
         imports_api.ImportFileView.as_view(),
         name="api-import-file",
+    ),
+    path("queries/", queries_api.QueryListView.as_view(), name="api-queries"),
+    path("queries/<int:query_id>/", queries_api.QueryDetailView.as_view(), name="api-query"),
+    path(
+        "queries/<int:query_id>/answer/", queries_api.AnswerView.as_view(), name="api-query-answer"
+    ),
+    path("queries/<int:query_id>/close/", queries_api.CloseView.as_view(), name="api-query-close"),
+    path(
+        "queries/<int:query_id>/reopen/", queries_api.ReopenView.as_view(), name="api-query-reopen"
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", views.SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
