@@ -46,6 +46,12 @@ COMPLETENESS_CHOICES = [
     (entry.IN_PROGRESS, gettext_lazy("In progress")),
     (entry.COMPLETE, gettext_lazy("Complete")),
 ]
+QUALITY_CHOICES = [
+    ("pass", gettext_lazy("Passes the quality rules")),
+    ("fail", gettext_lazy("Fails a quality rule")),
+    ("justified", gettext_lazy("Justified (flagged values confirmed)")),
+]
+QUALITY_LABELS = dict(QUALITY_CHOICES)
 # The stored completeness words themselves: the templates translate them as they show them.
 COMPLETENESS_WORDS = (
     gettext_noop("not started"),
@@ -86,6 +92,11 @@ class CaseFilterForm(forms.Form):
         label=gettext_lazy("Completeness"),
         required=False,
         choices=[("", gettext_lazy("Any completeness")), *COMPLETENESS_CHOICES],
+    )
+    quality = forms.ChoiceField(
+        label=gettext_lazy("Quality"),
+        required=False,
+        choices=[("", gettext_lazy("Any quality")), *QUALITY_CHOICES],
     )
     reported_from = forms.DateField(
         label=gettext_lazy("Date reported from"),
@@ -160,6 +171,8 @@ def _filtered_cases(user, filters: dict, date_field: str | None) -> QuerySet[Cas
         cases = cases.filter(status=filters["status"])
     if filters.get("completeness"):
         cases = cases.filter(completeness=filters["completeness"])
+    if filters.get("quality"):
+        cases = cases.filter(quality_status=filters["quality"])
     if filters.get("site"):
         cases = cases.filter(site__code=filters["site"])  # narrows the visible cases only
     start, end = filters.get("reported_from"), filters.get("reported_to")
@@ -329,9 +342,33 @@ def case_detail(request: HttpRequest, secret_name: str) -> HttpResponse:
             if editable and is_draft
             else "",
             "can_submit": editable and is_draft,
+            "quality": quality_summary(case, dictionary),
             **_lock_buttons(request.user, case),
         },
     )
+
+
+def quality_summary(case: Case, dictionary: DataDictionary) -> dict[str, object]:
+    """The case's quality status, the rules it fails (by their words) and its queries."""
+    from casereports.quality.messages import rule_message
+    from casereports.services.dictionaries import quality_rules_of_case
+
+    rules = {rule.rule_id: rule for rule in quality_rules_of_case(case)}
+    failing = [
+        {
+            "rule": item["rule"],
+            "message": rule_message(rules[item["rule"]]) if item["rule"] in rules else item["rule"],
+            "fields": [dictionary.field(n).label if n in dictionary else n for n in item["fields"]],
+            "justified": item["rule"] in case.justified_rules,
+        }
+        for item in case.quality_failures
+    ]
+    return {
+        "status": case.quality_status,
+        "status_label": QUALITY_LABELS.get(case.quality_status, ""),
+        "failing": failing,
+        "queries": list(case.queries.select_related("opened_by").order_by("-opened_at")),
+    }
 
 
 def _lock_buttons(user, case: Case) -> dict[str, bool]:

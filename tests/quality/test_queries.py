@@ -169,3 +169,22 @@ def test_the_api_returns_rule_failures_as_warnings_and_takes_justifications(clin
     )
     assert accepted.status_code == 200, accepted.content
     assert Query.objects.get(case=case).rule_id == DISCHARGE_RULE
+
+
+def test_the_case_list_filters_by_quality_and_the_case_page_shows_rules_and_queries(
+    verified_client, clinician, central, site_a
+):
+    flagged = inconsistent_case(clinician, site_a)
+    clean = fill_required(clinician, services.create_case(context(clinician), site_a))
+    queries.open_query(context(central), flagged, field="age_years", message="Is 44 right?")
+    client = verified_client(clinician)
+
+    failing = client.get("/cases/?quality=fail").content.decode()
+    assert flagged.secret_name in failing and clean.secret_name not in failing
+    passing = client.get("/cases/?quality=pass").content.decode()
+    assert clean.secret_name in passing and flagged.secret_name not in passing
+
+    page = client.get(f"/cases/{flagged.secret_name}/").content.decode()
+    assert 'data-quality="fail"' in page
+    assert "Hospital discharge before admission" in page and DISCHARGE_RULE in page
+    assert "Is 44 right?" in page and 'data-query-status="open"' in page
