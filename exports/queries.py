@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import CharField, F, QuerySet, Value
+from django.db.models import CharField, Count, F, QuerySet, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, NullIf, TruncDate
 
@@ -62,6 +62,13 @@ def _reported_on():
     reported = NullIf(KeyTextTransform(REPORTED_FIELD, "data"), Value(""))
     created = Cast(TruncDate(F("created_at")), output_field=CharField())
     return Coalesce(reported, created, output_field=CharField())
+
+
+def quality_status_counts(job: ExportJob) -> dict[str, int]:
+    """How many of the exported cases pass the quality rules, fail one, or were justified
+    (an empty status: a case not written since statuses were kept)."""
+    counts = job_cases(job).order_by().values_list("quality_status").annotate(n=Count("pk"))
+    return {status or "unchecked": n for status, n in counts}
 
 
 def count_rows(job: ExportJob) -> int:

@@ -147,6 +147,7 @@ def manifest_fields(job: ExportJob) -> dict[str, Any]:
         "job_id": job.pk,
         "filters": job.filters,
         "dictionary_version": {"name": version.name, "content_hash": version.content_hash},
+        "quality_status_counts": queries.quality_status_counts(job),
     }
 
 

@@ -188,3 +188,18 @@ def test_the_case_list_filters_by_quality_and_the_case_page_shows_rules_and_quer
     assert 'data-quality="fail"' in page
     assert "Hospital discharge before admission" in page and DISCHARGE_RULE in page
     assert "Is 44 right?" in page and 'data-query-status="open"' in page
+
+
+def test_an_exports_manifest_counts_the_cases_per_quality_status(clinician, site_a, core_version):
+    from exports.models import ExportJob
+    from exports.tasks import manifest_fields
+
+    inconsistent_case(clinician, site_a)
+    fill_required(clinician, services.create_case(context(clinician), site_a))
+    job = ExportJob(
+        profile="open",
+        filters={"sites": [site_a.pk], "report_sources": [], "statuses": []},
+        dictionary_version=core_version,
+    )
+
+    assert manifest_fields(job)["quality_status_counts"] == {"fail": 1, "pass": 1}
