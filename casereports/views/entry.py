@@ -25,8 +25,9 @@ from casereports.dictionary import DataDictionary
 from casereports.forms import EntryForm
 from casereports.i18n.texts import texts_for
 from casereports.models import Case, CaseStatus, Site
+from casereports.quality.messages import field_labels, rule_message
 from casereports.services import cases as services
-from casereports.services.dictionaries import dictionary_of
+from casereports.services.dictionaries import dictionary_of, quality_rules_of_case
 from casereports.textlayers import Texts
 from casereports.views.lookup import visible_case
 
@@ -50,6 +51,24 @@ def _editable_case(request: HttpRequest, secret_name: str, what: str) -> Case:
 def forms_of(case: Case) -> tuple[DataDictionary, list[str]]:
     dictionary = dictionary_of(case.dictionary_version)
     return dictionary, entry.entry_forms(dictionary)
+
+
+def live_checks(case: Case, dictionary: DataDictionary) -> list[dict]:
+    """The `check` rules of the case's dictionary version as entry.js runs them: the parsed AST
+    (never text to evaluate), the fields a failure is shown beside, and the words shown there.
+    The rules are parsed once per version and process (`quality_rules_of_case`), so the page
+    costs no query per rule."""
+    labels = field_labels(dictionary.fields)
+    return [
+        {
+            "rule_id": rule.rule_id,
+            "message": rule_message(rule, labels),
+            "blanks": list(rule.blanks),
+            "ast": rule.logic_ast,
+        }
+        for rule in quality_rules_of_case(case)
+        if rule.kind == "check" and rule.logic_ast is not None
+    ]
 
 
 def resume_form(case: Case) -> str:
@@ -277,6 +296,7 @@ def _render(
             "version": version,
             "storagePrefix": STORAGE_PREFIX,
             "today": date.today().isoformat(),
+            "checks": [] if page.read_only else live_checks(case, dictionary),
             "clearStored": (
                 f"{STORAGE_PREFIX}:{saved[0]}:{saved[1]}:"
                 if saved and saved[0] == case.secret_name

@@ -9,6 +9,12 @@
  * never submits a value that no longer applies) and listed as "will be cleared"; its value is
  * put back if it is shown again before saving. The server decides what is stored.
  *
+ * The dictionary version's quality rules of kind "check" (spec.checks: parsed ASTs) run on the
+ * same settled record. Each rule is evaluated on its own (as casereports/quality/checks.py does
+ * for the clinician), and a failing one is a warning, never a refusal: its words, after the
+ * template's translated lead (#quality-warning-template), appear beside every question of this
+ * page the rule names, in a polite live region the question's aria-describedby points to.
+ *
  * Unsaved input is mirrored into sessionStorage (key: prefix:secret_name:form:version), so a
  * session that expires while someone types loses nothing: after logging in again the page
  * puts it back and says so. The copy goes after a successful save and on "Log out".
@@ -330,6 +336,72 @@
     }
   }
 
+  // --- quality rules: warnings beside the questions a failing rule names -------------------
+
+  var checks = spec.checks || [];
+  var qualityTemplate = document.getElementById("quality-warning-template");
+
+  function describedBy(node, id) {
+    var ids = (node.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    if (ids.indexOf(id) < 0) ids.push(id);
+    node.setAttribute("aria-describedby", ids.join(" "));
+  }
+
+  // One empty polite live region per question of this page that a rule names, made once so that
+  // what is written into it later is announced; a rule naming only other forms' questions has
+  // no region here and shows nothing.
+  function wireQuality() {
+    if (!qualityTemplate || spec.readOnly || !checks.length) return;
+    var named = {};
+    checks.forEach(function (rule) {
+      (rule.blanks || []).forEach(function (name) { named[name] = true; });
+    });
+    fields.forEach(function (field) {
+      var wrapper = wrapperOf(field);
+      if (!named[field.name] || !field.entered || !wrapper) return;
+      var region = document.createElement("div");
+      region.id = "quality-" + field.name;
+      region.className = "gdsi-quality";
+      region.setAttribute("data-quality-for", field.name);
+      region.setAttribute("data-rules", "");
+      region.setAttribute("aria-live", "polite");
+      var errors = wrapper.querySelector('[data-error-for="' + field.name + '"]');
+      if (errors) errors.insertAdjacentElement("afterend", region);
+      else wrapper.appendChild(region);
+      controls(field.name).forEach(function (node) { describedBy(node, region.id); });
+    });
+  }
+
+  function failingChecks(record) {
+    return checks.filter(function (rule) { return logic.isTrue(evaluate(rule.ast, record)); });
+  }
+
+  function qualityWarning(rule) {
+    var warning = qualityTemplate.content.firstElementChild.cloneNode(true);
+    warning.setAttribute("data-rule", rule.rule_id);
+    warning.querySelector("[data-quality-message]").textContent = rule.message;
+    return warning;
+  }
+
+  function showQuality(record) {
+    var regions = form.querySelectorAll("[data-quality-for]");
+    if (!regions.length) return;
+    var failing = {};
+    failingChecks(record).forEach(function (rule) {
+      (rule.blanks || []).forEach(function (name) {
+        (failing[name] = failing[name] || []).push(rule);
+      });
+    });
+    each(regions, function (region) {
+      var rules = failing[region.getAttribute("data-quality-for")] || [];
+      var ids = rules.map(function (rule) { return rule.rule_id; }).join(" ");
+      if (region.getAttribute("data-rules") === ids) return; // unchanged: nothing re-announced
+      region.setAttribute("data-rules", ids);
+      region.textContent = "";
+      rules.forEach(function (rule) { region.appendChild(qualityWarning(rule)); });
+    });
+  }
+
   // --- the page as a whole -----------------------------------------------------------------
 
   function showCalcs(record) {
@@ -371,6 +443,7 @@
     showCalcs(record);
     showSections();
     if (spec.readOnly) return;
+    showQuality(record);
     fields.forEach(function (field) {
       var wrapper = wrapperOf(field);
       if (field.entered && wrapper && !wrapper.hidden) showProblem(field, problemOf(field));
@@ -528,6 +601,7 @@
     if (spec.clearStored) removeStored(spec.clearStored);
     initialState = formState();
     wireSliders();
+    wireQuality();
     restoreCopy();
     refresh();
     form.addEventListener("input", onInput);
