@@ -13,6 +13,7 @@ def navigation(request) -> dict[str, bool]:
             "can_upload_counts": False,
             "can_triage": False,
             "can_import_rows": False,
+            "can_see_quality": False,
         }
     return {
         "can_manage_members": access.has_permission(user, access.MANAGE_MEMBERS),
@@ -21,4 +22,5 @@ def navigation(request) -> dict[str, bool]:
         "can_upload_counts": access.has_permission(user, access.UPLOAD_COUNTS),
         "can_triage": access.has_permission(user, access.TRIAGE_REPORTS),
         "can_import_rows": access.has_permission(user, access.IMPORT_DATA),
+        "can_see_quality": access.has_permission(user, access.VIEW_CASES),
     }

@@ -11,6 +11,7 @@ urlpatterns = [
     path("cases/", include("casereports.urls")),
     path("report/", include("casereports.selfreport.urls")),
     path("imports/", include("casereports.imports.urls")),
+    path("quality/", include("casereports.quality.urls")),
     path("exports/", include("exports.urls")),
     path("api/v1/", include("casereports.api.urls")),
     path("redcap/api/", include("casereports.redcap.urls")),

@@ -203,3 +203,43 @@ def test_an_exports_manifest_counts_the_cases_per_quality_status(clinician, site
     )
 
     assert manifest_fields(job)["quality_status_counts"] == {"fail": 1, "pass": 1}
+
+
+def test_a_central_data_manager_works_through_a_sites_queries_to_zero_on_the_quality_page(
+    verified_client, clinician, central, make_user, site_a
+):
+    for _ in range(2):
+        case = inconsistent_case(clinician, site_a)
+        services.submit_case(
+            context(clinician), case, expected_version=case.version,
+            justifications={DISCHARGE_RULE: "Second admission"},
+        )  # fmt: skip
+    client = verified_client(central)
+
+    page = client.get(f"/quality/?site={site_a.code}").content.decode()
+    assert page.count('data-testid="open-query"') == 2
+    assert DISCHARGE_RULE in page  # the failing rule, counted per rule
+    for query in Query.objects.all():
+        done = client.post(
+            f"/quality/queries/{query.pk}/close/",
+            {"category": "confirmed", "text": "Justification accepted"},
+        )
+        assert done.status_code == 302
+
+    page = client.get(f"/quality/?site={site_a.code}").content.decode()
+    assert 'data-testid="no-open-queries"' in page
+    assert set(Query.objects.values_list("status", flat=True)) == {"closed"}
+    assert AuditEvent.objects.filter(action="query.closed").count() == 2
+    assert AuditEvent.objects.filter(action="query.answered").count() == 2
+    download = client.get("/quality/queries.csv")
+    assert download.status_code == 200 and "Second admission" not in download.content.decode()
+    assert AuditEvent.objects.filter(action="quality.queries_exported").count() == 1
+
+    outsider = verified_client(make_user("clin-b", "clinician", make_user_site_b()))
+    assert 'data-testid="open-query"' not in outsider.get("/quality/").content.decode()
+
+
+def make_user_site_b():
+    from casereports.models import Site
+
+    return Site.objects.get_or_create(code="site-b", defaults={"name": "B", "country": "FR"})[0]
