@@ -268,6 +268,30 @@ def visible_queries(user, queries=None):
     return queries.filter(case__in=visible_cases(user))
 
 
+def queries_waiting_for(user):
+    """The queries waiting for the user: answered ones to close, and the clinicians'
+    justifications to review, at the sites where they manage queries; open ones on the cases
+    they edit (or, for a registry data manager, on their site's imported records)."""
+    from django.db.models import Q
+
+    from casereports.quality.models import QueryStatus
+
+    queries = visible_queries(user)
+    managed = (
+        Q()
+        if sees_all_sites(user) and has_permission(user, MANAGE_QUERIES)
+        else Q(case__site_id__in=site_ids_with(user, MANAGE_QUERIES))
+    )
+    to_review = Q(status=QueryStatus.ANSWERED) | Q(status=QueryStatus.OPEN, rule_id__gt="")
+    to_answer = Q(status=QueryStatus.OPEN) & (
+        Q(case__site_id__in=site_ids_with(user, EDIT_CASES))
+        | (Q(case__site_id__in=site_ids_with(user, IMPORT_DATA)) & ~Q(case__registry_record=""))
+    )
+    if has_permission(user, MANAGE_QUERIES):
+        return queries.filter((managed & to_review) | to_answer)
+    return queries.filter(to_answer)
+
+
 def role_at(user, site_id: int | None) -> str:
     """The user's role codes at a site (for the audit trail), or at all sites if none given."""
     roles = sorted(

@@ -248,6 +248,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "show_site": len(sites) > 1,
             "entry_sites": list(access.entry_sites(user)),
             "has_date_field": date_field is not None,
+            "queries_waiting": access.queries_waiting_for(user).count(),
         },
     )
 

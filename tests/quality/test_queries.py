@@ -243,3 +243,20 @@ def make_user_site_b():
     from casereports.models import Site
 
     return Site.objects.get_or_create(code="site-b", defaults={"name": "B", "country": "FR"})[0]
+
+
+def test_the_landing_page_says_how_many_queries_wait_for_each_user(
+    verified_client, clinician, central, site_a
+):
+    case = inconsistent_case(clinician, site_a)
+    query = queries.open_query(context(central), case, field="age_years", message="Age?")
+
+    waiting = verified_client(clinician).get("/cases/").content.decode()
+    assert 'data-testid="queries-waiting"' in waiting and "1 query waits for you" in waiting
+
+    queries.answer_query(context(clinician), query, category="confirmed", text="Right")
+    assert (
+        'data-testid="queries-waiting"'
+        not in verified_client(clinician).get("/cases/").content.decode()
+    )
+    assert "1 query waits for you" in verified_client(central).get("/cases/").content.decode()
