@@ -12,7 +12,7 @@ from casereports import access
 from casereports.audit import AuditContext, record_event
 from casereports.dictionary.model import QualityRule
 from casereports.models import Case
-from casereports.quality.messages import rule_message
+from casereports.quality.messages import field_labels, rule_message
 from casereports.quality.models import Query, QueryStatus, QueryStep, ResponseCategory
 from casereports.services.cases import CaseServiceError, NotAllowed, record_denial
 from casereports.services.dictionaries import dictionary_of_case
@@ -77,8 +77,9 @@ def open_rule_query(
     """A clinician confirmed a value a quality rule flags, with a justification: the query is
     opened for the central team to review (call it inside the submit's transaction)."""
     field = rule.blanks[0] if rule.blanks else ""
+    labels = field_labels(dictionary_of_case(case).fields)  # the words the form page showed
     query = Query.objects.create(
-        case=case, field=field, rule_id=rule.rule_id, message=rule_message(rule),
+        case=case, field=field, rule_id=rule.rule_id, message=rule_message(rule, labels),
         opened_by=context.user,
     )  # fmt: skip
     _step(

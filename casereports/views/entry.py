@@ -349,8 +349,17 @@ def submit(request: HttpRequest, secret_name: str) -> HttpResponse:
     version = _posted_version(request)
     if version is None:
         return HttpResponseBadRequest(_("The form came without its version; reload the page."))
+    justifications = {
+        key.removeprefix(JUSTIFY_PREFIX): value
+        for key, value in request.POST.items()
+        if key.startswith(JUSTIFY_PREFIX)
+    }
     try:
-        case = services.submit_case(context_for(request), case, expected_version=version)
+        case = services.submit_case(
+            context_for(request), case, expected_version=version, justifications=justifications
+        )
+    except services.QualityCheckFailed as flagged:
+        return _correct_or_justify(request, case, dictionary, flagged, justifications)
     except services.InvalidEntry as refused:
         missing = [dictionary.field(name) for name in refused.result.errors if name in dictionary]
         messages.error(
@@ -370,6 +379,41 @@ def submit(request: HttpRequest, secret_name: str) -> HttpResponse:
         _("Case %(name)s submitted. Later changes need a reason.") % {"name": case.secret_name},
     )
     return redirect("cases:detail", case.secret_name)
+
+
+JUSTIFY_PREFIX = "justify-"
+
+
+def _correct_or_justify(
+    request: HttpRequest, case: Case, dictionary: DataDictionary, flagged, given: dict
+) -> HttpResponse:
+    """The quality rules that keep the case from being submitted: each with its questions (a
+    link to correct them) and a box to confirm the values with a justification, which opens a
+    query for the central team."""
+    texts = texts_for(case.dictionary_version)
+    labels = field_labels(dictionary.fields)
+    rules = [
+        {
+            "id": rule.rule_id,
+            "message": rule_message(rule, labels),
+            "given": given.get(rule.rule_id, ""),
+            "fields": [
+                {
+                    "label": texts.label(dictionary.field(name)),
+                    "url": _form_url(case, dictionary.field(name).form),
+                }
+                for name in rule.blanks
+                if name in dictionary
+            ],
+        }
+        for rule in flagged.failing
+    ]
+    return render(
+        request,
+        "cases/submit_quality.html",
+        {"case": case, "rules": rules, "version": case.version, "prefix": JUSTIFY_PREFIX},
+        status=409,
+    )
 
 
 def _missing_sentence(missing: list, forms: list[str], texts: Texts) -> str:

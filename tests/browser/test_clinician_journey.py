@@ -201,6 +201,13 @@ def complete_and_submit(page: Page, server: str, case: Case) -> None:
         expect(statuses.nth(index)).to_contain_text("Complete")
     page.get_by_test_id("case-actions").get_by_role("button", name="Submit").click()
 
+    # The confirmed height of 250 cm fails a quality rule: correct it or say why it is right.
+    expect(page.get_by_test_id("quality-summary")).to_contain_text("please check these answers")
+    flagged = page.get_by_role("group", name="Please check: Height outside 100-210 cm")
+    expect(flagged.get_by_role("link", name="Height")).to_be_visible()
+    flagged.get_by_label("The answers are right because").fill("Measured twice: 250 cm")
+    page.get_by_test_id("submit-justified").click()
+
     expect_saved(page, f"Case {case.secret_name} submitted. Later changes need a reason.")
     expect(page.get_by_test_id("case-name")).to_contain_text("Submitted")
     expect(page.get_by_role("link", name="Continue", exact=True)).to_have_count(0)
@@ -264,6 +271,8 @@ def test_a_clinician_reports_a_case_from_login_to_history(
     hospital_stay_then_not(page, case)
     live_range_checks(page, case, watched.server_calls)
     draft_part_way_and_resume(page, server, case)
+    # A quality rule flags the confirmed height: the submit is refused (409) until justified.
+    watched.expect_refusal(409, f"/cases/{case.secret_name}/submit/")
     complete_and_submit(page, server, case)
     edit_with_reason(page, case)
     history_shows_the_edit(page, case, clinician_a.username)

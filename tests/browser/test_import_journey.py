@@ -20,6 +20,7 @@ from cases.conftest import *  # noqa: F403 - the case fixtures (core_version, si
 from imports.helpers import csv_bytes, records
 from playwright.sync_api import Page, expect
 
+from casereports.imports import services as import_services
 from casereports.imports import tasks
 from casereports.imports.models import RowImport
 from casereports.models import Case
@@ -66,8 +67,11 @@ def test_a_data_manager_uploads_commits_and_uploads_again_with_ten_changes(
     core_version,
     tmp_path,
     settings,  # noqa: F811
+    monkeypatch,
 ):
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    # The test is the worker: no task message on commit (without REDIS_URL it would run at once).
+    monkeypatch.setattr(import_services, "_queue_after_commit", lambda job_id: None)
     manager = make_user("registry-a", "registry_data_manager", site_a)
     server = live_server.url
     audit = Audit()

@@ -260,3 +260,30 @@ def test_the_landing_page_says_how_many_queries_wait_for_each_user(
         not in verified_client(clinician).get("/cases/").content.decode()
     )
     assert "1 query waits for you" in verified_client(central).get("/cases/").content.decode()
+
+
+def test_the_submit_page_asks_to_correct_or_justify_and_submits_with_the_justification(
+    verified_client, clinician, site_a
+):
+    case = inconsistent_case(clinician, site_a)
+    client = verified_client(clinician)
+    url = f"/cases/{case.secret_name}/submit/"
+
+    asked = client.post(url, {"version": case.version})
+
+    assert asked.status_code == 409
+    page = asked.content.decode()
+    assert "Hospital discharge before admission" in page.replace("Date of hospital", "") or (
+        DISCHARGE_RULE in page
+    )
+    assert f'name="justify-{DISCHARGE_RULE}"' in page
+    assert f"/cases/{case.secret_name}/form/covid19/" in page  # a link to correct it
+    assert Case.objects.get(pk=case.pk).status == CaseStatus.DRAFT
+
+    done = client.post(
+        url, {"version": case.version, f"justify-{DISCHARGE_RULE}": "Readmitted after discharge"}
+    )
+
+    assert done.status_code == 302
+    assert Case.objects.get(pk=case.pk).status == CaseStatus.SUBMITTED
+    assert Query.objects.get(case=case).steps.get().text == "Readmitted after discharge"
