@@ -41,6 +41,7 @@ from casereports.imports.rows import (
 from casereports.ingest.mapping import MappingError, load_mapping
 from casereports.ingest.reader import CoreCsvReader, InputError, open_core_csv
 from casereports.models import Case, CaseStatus
+from casereports.quality.models import Query, QueryStatus, QueryStep, ResponseCategory
 from casereports.services.bulk import insert_rows, update_rows
 from casereports.services.cases import new_secret_name, progress_of
 from casereports.services.dictionaries import dictionary_of
@@ -432,8 +433,45 @@ class CaseWriter:
             ("case.changed", CaseRef(row["pk"], secret_name), details)
             for row, (secret_name, details) in updated
         ]
+        events += self._answer_queries(outcomes)
         self.events.add(events)
         return len(created), len(updated)
+
+    def _answer_queries(self, outcomes: list[RowOutcome]) -> list[tuple[str, CaseRef, dict]]:
+        """A registry answers a query on a field by uploading a new value for it: each open
+        query on a changed field is answered "corrected", linked to the version the upload
+        made (one query per batch; the events join the others at the end)."""
+        changed = {
+            o.case.pk: (o.case, {field for field, _, _ in o.changes})
+            for o in outcomes
+            if o.action == CHANGED
+        }
+        if not changed:
+            return []
+        open_queries = Query.objects.filter(case_id__in=changed, status=QueryStatus.OPEN)
+        events = []
+        for query in open_queries.order_by("pk"):
+            case, fields = changed[query.case_id]
+            if query.field not in fields:
+                continue
+            text = f"corrected by the registry's upload #{self.job.pk}"
+            QueryStep.objects.create(
+                query=query, kind=QueryStep.Kind.ANSWERED, category=ResponseCategory.CORRECTED,
+                text=text, by=self.context.user, case_version=case.version + 1,
+            )  # fmt: skip
+            Query.objects.filter(pk=query.pk).update(
+                status=QueryStatus.ANSWERED, updated_at=timezone.now()
+            )
+            details = {
+                "query": query.pk,
+                "field": query.field,
+                "rule": query.rule_id,
+                "category": "corrected",
+                "text": text,
+                "case_version": case.version + 1,
+            }
+            events.append(("query.answered", CaseRef(case.pk, case.secret_name), details))
+        return events
 
     def _new_case(self, outcome: RowOutcome, now) -> tuple[dict[str, Any], dict[str, Any]]:
         name = new_secret_name(self.prefix)

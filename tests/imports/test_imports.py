@@ -359,3 +359,27 @@ def test_a_commits_events_join_the_audit_chain_only_at_its_end_in_order(manager_
     added = list(AuditEvent.objects.order_by("pk")[before:])
     assert [(e.case_id, e.details["n"]) for e in added] == [(c.pk, i) for i, c in enumerate(cases)]
     assert verify_chain().intact
+
+
+def test_an_upload_that_changes_a_queried_field_answers_the_query(manager_a, site_a, make_user):
+    from casereports.quality import services as queries
+    from casereports.quality.models import Query
+
+    central = make_user("central", "central_data_manager", site_a)
+    import_now(manager_a, site_a, csv_bytes(records(2)))
+    case = cases_of(site_a)["REG-0001"]
+    asked = queries.open_query(context(central), case, field="edss_value", message="EDSS 3.5?")
+    other = queries.open_query(context(central), case, field="sex", message="Sex?")
+
+    job = import_now(manager_a, site_a, csv_bytes(records(2, edss_value="4.0")))
+
+    asked = Query.objects.get(pk=asked.pk)
+    assert asked.status == "answered"
+    answer = asked.steps.last()
+    assert answer.category == "corrected" and f"upload #{job.pk}" in answer.text
+    assert answer.case_version == cases_of(site_a)["REG-0001"].version
+    assert Query.objects.get(pk=other.pk).status == "open"  # its field did not change
+    assert AuditEvent.objects.filter(action="query.answered", case=case).count() == 1
+    from casereports.audit import verify_chain
+
+    assert verify_chain().intact
